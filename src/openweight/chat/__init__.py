@@ -1,0 +1,1 @@
+"""Conversations <-> tokens: chat templates (harmony and <think> parsing come with their own modules)."""

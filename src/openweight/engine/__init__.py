@@ -1,0 +1,1 @@
+"""Running a model: KV cache, sampling and generation."""

@@ -1,0 +1,128 @@
+"""Batched generation: chunked prefill into a preallocated cache, then one decode step per token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import torch
+
+from ..errors import GenerationError
+from .kv_cache import KVCache
+from .sampling import SamplingParams, sample
+
+
+def check_prompts(prompts: list[list[int]], max_new_tokens: int, context: int, vocab_size: int) -> None:
+    """Raise GenerationError, naming the problem, for prompts generation cannot run on."""
+    if not isinstance(max_new_tokens, int) or max_new_tokens < 1:
+        raise GenerationError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
+    if not prompts:
+        raise GenerationError("no prompt given")
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise GenerationError(f"prompt {i} is empty" if len(prompts) > 1 else "the prompt is empty")
+        bad = [t for t in p if not 0 <= t < vocab_size]
+        if bad:
+            raise GenerationError(f"prompt {i} holds token id {bad[0]}, outside the vocabulary of {vocab_size}")
+        if len(p) + max_new_tokens > context:
+            raise GenerationError(f"prompt of {len(p)} tokens + max_new_tokens={max_new_tokens} exceeds the "
+                                  f"model's context of {context} tokens")
+
+
+def left_pad(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Align prompts on their last token. -> ids [batch, longest], positions [batch, longest] (-1 = pad)."""
+    longest = max(len(p) for p in prompts)
+    ids = torch.zeros(len(prompts), longest, dtype=torch.long)
+    positions = torch.full((len(prompts), longest), -1, dtype=torch.long)
+    for row, p in enumerate(prompts):
+        ids[row, longest - len(p):] = torch.tensor(p)
+        positions[row, longest - len(p):] = torch.arange(len(p))
+    return ids, positions
+
+
+@torch.inference_mode()
+def generate_ids(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = SamplingParams(),
+                 stop_token_ids: Iterable[int] = (), seed: int | None = None,
+                 prefill_chunk: int = 512) -> Iterator[list[int | None]]:
+    """Yield, per decode step, each row's new token (None once the row has stopped).
+
+    A row stops after yielding one of stop_token_ids; generation ends when every row has stopped or
+    after max_new_tokens steps. The same seed gives the same tokens.
+    """
+    config = model.config
+    check_prompts(prompts, max_new_tokens, config.max_position_embeddings, config.vocab_size)
+    stops = set(stop_token_ids)
+    ids, positions = left_pad(prompts)
+    batch, longest = ids.shape
+    cache = KVCache(config, batch, longest + max_new_tokens, prefill_chunk, model.dtype, ids.device)
+    for start in range(0, longest, prefill_chunk):
+        end = start + prefill_chunk
+        logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]
+
+    seen = torch.zeros(batch, config.vocab_size, dtype=torch.bool)  # for the repetition penalty
+    seen.scatter_(1, ids, positions >= 0)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    next_pos = positions[:, -1:] + 1  # [batch, 1]
+    finished = [False] * batch
+    for step in range(max_new_tokens):
+        tokens = sample(logits[:, -1], seen, params, generator)  # [batch]
+        out: list[int | None] = []
+        for row, token in enumerate(tokens.tolist()):
+            out.append(None if finished[row] else token)
+            finished[row] = finished[row] or token in stops
+        yield out
+        if all(finished) or step == max_new_tokens - 1:
+            return
+        seen.scatter_(1, tokens[:, None], True)
+        logits = model(tokens[:, None], next_pos, cache)
+        next_pos = next_pos + 1
+
+
+class TextStream:
+    """Incremental detokenization of one sequence, with stop strings.
+
+    Text is released only when it is final: not an incomplete UTF-8 character, and not a possible
+    beginning of a stop string.
+    """
+
+    def __init__(self, tokenizer, stop_strings: Iterable[str] = (), stop_token_ids: Iterable[int] = ()):
+        self.tokenizer = tokenizer
+        self.stop_strings = [s for s in stop_strings if s]
+        self.stop_token_ids = set(stop_token_ids)
+        self.ids: list[int] = []
+        self.text = ""  # the final text so far (stop string excluded)
+        self.emitted = 0
+        self.done = False
+
+    def push(self, token: int) -> str:
+        """Add a token; return the newly final text."""
+        if self.done:
+            return ""
+        if token in self.stop_token_ids:
+            self.done = True
+            return self.flush()
+        self.ids.append(token)
+        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        for s in self.stop_strings:
+            at = self.text.find(s, max(0, self.emitted - len(s)))
+            if at != -1:
+                self.text = self.text[:at]
+                self.done = True
+                return self.flush()
+        safe = len(self.text)
+        if self.text.endswith("\ufffd"):
+            safe -= 1
+        # Hold back the longest tail that may still grow into a stop string.
+        hold = max((n for s in self.stop_strings for n in range(1, min(len(s) - 1, safe) + 1)
+                    if self.text[safe - n:safe] == s[:n]), default=0)
+        return self._release(safe - hold)
+
+    def flush(self) -> str:
+        """Release everything still held back (call at the end)."""
+        return self._release(len(self.text))
+
+    def _release(self, upto: int) -> str:
+        if upto <= self.emitted:
+            return ""
+        delta = self.text[self.emitted:upto]
+        self.emitted = upto
+        return delta

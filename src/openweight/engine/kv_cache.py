@@ -1,0 +1,80 @@
+"""Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import ModelConfig
+from ..model.attention import attention_mask
+
+
+class LayerCache:
+    """Keys and values of one layer: [batch, kv_heads, slots, head_dim], written in place."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, slot_group: "SlotGroup"):
+        self.keys, self.values, self.slots = keys, values, slot_group
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k/v [batch, kv_heads, seq, head_dim] of this step; return all live slots."""
+        index = self.slots.write_index
+        self.keys.index_copy_(2, index, k)
+        self.values.index_copy_(2, index, v)
+        used = self.slots.used
+        return self.keys[:, :, :used], self.values[:, :, :used]
+
+
+class SlotGroup:
+    """Slot bookkeeping shared by all layers of one kind (full attention, or one window size).
+
+    Full-attention layers write token t to slot t. Banded layers write to slot t % capacity, where
+    capacity = window + chunk - 1 is the least that keeps every key a chunk of `chunk` queries needs.
+    """
+
+    def __init__(self, batch: int, capacity: int, window: int | None, device: torch.device):
+        self.capacity, self.window = capacity, window
+        self.positions = torch.full((batch, capacity), -1, dtype=torch.long, device=device)  # [batch, slots]
+        self.write_index = torch.empty(0, dtype=torch.long, device=device)
+        self.used = 0
+        self.mask: torch.Tensor | None = None
+
+    def advance(self, start: int, q_pos: torch.Tensor) -> None:
+        """Reserve slots for timeline steps start..start+seq and build the mask for these queries."""
+        seq = q_pos.shape[1]
+        if seq > self.capacity:
+            raise ValueError(f"{seq} tokens at once exceed the cache's {self.capacity} slots for this layer kind")
+        steps = torch.arange(start, start + seq, device=q_pos.device)
+        self.write_index = steps % self.capacity
+        self.positions.index_copy_(1, self.write_index, q_pos)
+        self.used = min(self.capacity, start + seq)
+        self.mask = attention_mask(q_pos, self.positions[:, : self.used], self.window)
+
+
+class KVCache:
+    """One LayerCache per layer, with slot groups shared by layers of the same attention kind."""
+
+    def __init__(self, config: ModelConfig, batch: int, max_len: int, chunk: int,
+                 dtype: torch.dtype, device: torch.device | str = "cpu"):
+        device = torch.device(device)
+        self.max_len, self.chunk, self.length = max_len, chunk, 0
+        full = SlotGroup(batch, max_len, None, device)
+        self.groups = [full]
+        banded = None
+        if config.layer_types and "sliding_attention" in config.layer_types:
+            window = config.sliding_window
+            banded = SlotGroup(batch, min(max_len, window + chunk - 1), window, device)
+            self.groups.append(banded)
+        self.layers: list[LayerCache] = []
+        for i in range(config.num_hidden_layers):
+            group = banded if config.is_sliding(i) else full
+            shape = (batch, config.num_key_value_heads, group.capacity, config.head_dim)
+            self.layers.append(LayerCache(torch.zeros(shape, dtype=dtype, device=device),
+                                          torch.zeros(shape, dtype=dtype, device=device), group))
+
+    def advance(self, q_pos: torch.Tensor) -> None:
+        """Prepare every layer kind for the next q_pos.shape[1] tokens (positions [batch, seq])."""
+        seq = q_pos.shape[1]
+        if self.length + seq > self.max_len:
+            raise ValueError(f"KV cache holds {self.max_len} tokens; {self.length} used, {seq} more asked")
+        for group in self.groups:
+            group.advance(self.length, q_pos)
+        self.length += seq

@@ -1,0 +1,75 @@
+"""Grouped-query attention with optional biases, learned sinks and a sliding window."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import ModelConfig
+from .rope import apply_rotary
+
+
+def attention_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, window: int | None) -> torch.Tensor:
+    """Which keys each query may see, from token positions (-1 marks padding or an empty slot).
+
+    q_pos [batch, q_len], k_pos [batch, k_len] -> bool [batch, 1, q_len, k_len]
+    """
+    q, k = q_pos[:, :, None], k_pos[:, None, :]
+    allowed = (k >= 0) & (k <= q)
+    if window is not None:
+        allowed &= k > q - window  # the query and the window-1 tokens before it
+    return allowed[:, None]
+
+
+def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
+                      scale: float, sinks: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax attention without expanding the key/value heads.
+
+    q [batch, heads, q_len, dim]; k, v [batch, kv_heads, k_len, dim]; mask bool [batch, 1, q_len, k_len];
+    sinks [heads]: a per-head logit that joins the softmax but carries no value (gpt-oss).
+    Returns [batch, heads, q_len, dim].
+    """
+    batch, heads, q_len, dim = q.shape
+    kv_heads, k_len = k.shape[1], k.shape[2]
+    group = heads // kv_heads
+    q = q.reshape(batch, kv_heads, group * q_len, dim)  # query heads h = kv * group + g
+    scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group*q_len, k_len]
+    scores = scores.view(batch, kv_heads, group, q_len, k_len)
+    scores = scores.masked_fill(~mask[:, :, None], torch.finfo(scores.dtype).min)
+    if sinks is None:
+        probs = F.softmax(scores, dim=-1)
+    else:
+        sink = sinks.to(scores.dtype).view(1, kv_heads, group, 1, 1).expand(batch, -1, -1, q_len, 1)
+        probs = F.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]
+    out = probs.view(batch, kv_heads, group * q_len, k_len) @ v  # [batch, kv_heads, group*q_len, dim]
+    return out.view(batch, heads, q_len, dim)
+
+
+class Attention(torch.nn.Module):
+    def __init__(self, config: ModelConfig, layer: int):
+        super().__init__()
+        hidden, dim = config.hidden_size, config.head_dim
+        self.heads, self.kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, dim
+        bias = config.attention_bias
+        self.q_proj = torch.nn.Linear(hidden, self.heads * dim, bias=bias)
+        self.k_proj = torch.nn.Linear(hidden, self.kv_heads * dim, bias=bias)
+        self.v_proj = torch.nn.Linear(hidden, self.kv_heads * dim, bias=bias)
+        # Qwen2 has q/k/v biases but none on the output projection; gpt-oss has all four.
+        self.o_proj = torch.nn.Linear(self.heads * dim, hidden, bias=bias and config.model_type == "gpt_oss")
+        self.sinks = torch.nn.Parameter(torch.zeros(self.heads)) if config.model_type == "gpt_oss" else None
+        self.window = config.sliding_window if config.is_sliding(layer) else None
+        self.scale = dim ** -0.5
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor,
+                cache=None) -> torch.Tensor:
+        """x [batch, seq, hidden] -> [batch, seq, hidden]; `cache` is this layer's LayerCache or None."""
+        batch, seq, _ = x.shape
+        q = self.q_proj(x).view(batch, seq, self.heads, self.head_dim).transpose(1, 2)  # [b, heads, seq, dim]
+        k = self.k_proj(x).view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)  # [b, kv, seq, dim]
+        v = self.v_proj(x).view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rope
+        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        if cache is not None:
+            k, v = cache.update(k, v)  # all live slots: [b, kv, slots, dim]
+        out = grouped_attention(q, k, v, mask, self.scale, self.sinks)
+        return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.heads * self.head_dim))

@@ -1,0 +1,76 @@
+"""Feed-forward blocks: the dense SwiGLU of Llama and the gpt-oss mixture of experts."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import ModelConfig
+
+
+class GatedMLP(torch.nn.Module):
+    """down(silu(gate(x)) * up(x))."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        hidden, inner, bias = config.hidden_size, config.intermediate_size, config.mlp_bias
+        self.gate_proj = torch.nn.Linear(hidden, inner, bias=bias)
+        self.up_proj = torch.nn.Linear(hidden, inner, bias=bias)
+        self.down_proj = torch.nn.Linear(inner, hidden, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class Router(torch.nn.Module):
+    """Biased linear scores; the top k experts per token, weighted by a softmax over those k."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.top_k = config.num_experts_per_tok
+        self.weight = torch.nn.Parameter(torch.zeros(config.num_local_experts, config.hidden_size))
+        self.bias = torch.nn.Parameter(torch.zeros(config.num_local_experts))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [tokens, hidden] -> expert ids [tokens, k], weights [tokens, k]."""
+        top_logits, experts = torch.topk(F.linear(x, self.weight, self.bias), self.top_k, dim=-1)
+        return experts, F.softmax(top_logits, dim=-1)
+
+
+class Experts(torch.nn.Module):
+    """Expert weights in the layout of the gpt-oss checkpoints: gate and up interleaved on the last axis."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        n, hidden, inner = config.num_local_experts, config.hidden_size, config.intermediate_size
+        self.gate_up_proj = torch.nn.Parameter(torch.zeros(n, hidden, 2 * inner))  # [experts, hidden, 2*inner]
+        self.gate_up_proj_bias = torch.nn.Parameter(torch.zeros(n, 2 * inner))
+        self.down_proj = torch.nn.Parameter(torch.zeros(n, inner, hidden))  # [experts, inner, hidden]
+        self.down_proj_bias = torch.nn.Parameter(torch.zeros(n, hidden))
+        self.alpha, self.limit = config.swiglu_alpha, config.swiglu_limit
+
+    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
+        """Expert e on x [tokens, hidden]: the clamped SwiGLU of gpt-oss."""
+        gate_up = x @ self.gate_up_proj[e] + self.gate_up_proj_bias[e]  # [tokens, 2*inner]
+        gate = gate_up[..., ::2].clamp(max=self.limit)
+        up = gate_up[..., 1::2].clamp(min=-self.limit, max=self.limit)
+        h = (up + 1) * (gate * torch.sigmoid(gate * self.alpha))
+        return h @ self.down_proj[e] + self.down_proj_bias[e]
+
+
+class MoE(torch.nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.router = Router(config)
+        self.experts = Experts(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x = x.reshape(-1, shape[-1])  # [tokens, hidden]
+        chosen, weights = self.router(x)  # [tokens, k] each
+        out = torch.zeros_like(x)
+        for e in torch.unique(chosen).tolist():  # ascending, so the sum order is fixed
+            tokens, slot = torch.where(chosen == e)
+            y = self.experts.expert(e, x[tokens]) * weights[tokens, slot, None]
+            out.index_add_(0, tokens, y.to(x.dtype))
+        return out.view(shape)

@@ -1,0 +1,139 @@
+"""GGUF files of the Llama family (llama, qwen2): metadata -> ModelConfig, tensors -> HF names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..config import ModelConfig
+from ..errors import CheckpointError, ConfigError
+
+SUPPORTED_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2"}
+
+# GGUF tensor names -> transformers names, per layer and global.
+_LAYER_NAMES = {
+    "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+}
+_GLOBAL_NAMES = {"token_embd": "model.embed_tokens", "output_norm": "model.norm", "output": "lm_head"}
+_LAYER_RE = re.compile(r"^blk\.(\d+)\.(\w+)\.(weight|bias)$")
+
+
+class GGUFFile:
+    """An opened GGUF file: its metadata as Python values and its tensors, read lazily."""
+
+    def __init__(self, path: str | Path):
+        import gguf  # parsing is the gguf package's job; only the mapping to our model is ours
+
+        self.path = Path(path)
+        try:
+            self.reader = gguf.GGUFReader(str(self.path))
+        except (ValueError, OSError, IndexError) as e:
+            raise CheckpointError(f"{self.path}: not a readable GGUF file ({e})") from None
+        self.tensors = {t.name: t for t in self.reader.tensors}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        field = self.reader.fields.get(key)
+        return default if field is None else field.contents()
+
+    @property
+    def architecture(self) -> str:
+        return self.get("general.architecture", "")
+
+
+def gguf_config(f: GGUFFile) -> ModelConfig:
+    """The transformers-style config of a llama/qwen2 GGUF file."""
+    arch = f.architecture
+    if arch not in SUPPORTED_ARCHITECTURES:
+        raise ConfigError(f"{f.path}: GGUF architecture {arch!r} is not supported "
+                          f"(supported: {', '.join(SUPPORTED_ARCHITECTURES)})")
+
+    def need(key: str) -> Any:
+        value = f.get(f"{arch}.{key}")
+        if value is None:
+            raise ConfigError(f"{f.path}: GGUF metadata '{arch}.{key}' is missing")
+        return value
+
+    heads = need("attention.head_count")
+    hidden = need("embedding_length")
+    vocab = f.get(f"{arch}.vocab_size") or len(f.get("tokenizer.ggml.tokens", []))
+    raw = {
+        "model_type": SUPPORTED_ARCHITECTURES[arch],
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": need("feed_forward_length"),
+        "num_hidden_layers": need("block_count"),
+        "num_attention_heads": heads,
+        "num_key_value_heads": f.get(f"{arch}.attention.head_count_kv", heads),
+        "head_dim": f.get(f"{arch}.attention.key_length") or hidden // heads,
+        "max_position_embeddings": need("context_length"),
+        "rms_norm_eps": float(need("attention.layer_norm_rms_epsilon")),
+        "rope_theta": float(f.get(f"{arch}.rope.freq_base", 10000.0)),
+        "tie_word_embeddings": "output.weight" not in f.tensors,
+        "bos_token_id": f.get("tokenizer.ggml.bos_token_id"),
+        "eos_token_id": f.get("tokenizer.ggml.eos_token_id"),
+        "pad_token_id": f.get("tokenizer.ggml.padding_token_id"),
+    }
+    scaling = f.get(f"{arch}.rope.scaling.type")
+    if scaling == "linear":
+        raw["rope_scaling"] = {"rope_type": "linear", "factor": float(need("rope.scaling.factor"))}
+    elif scaling == "yarn":
+        raw["rope_scaling"] = {"rope_type": "yarn", "factor": float(need("rope.scaling.factor")),
+                               "original_max_position_embeddings":
+                                   need("rope.scaling.original_context_length")}
+    elif scaling not in (None, "none"):
+        raise ConfigError(f"{f.path}: GGUF rope scaling {scaling!r} is not supported")
+    return ModelConfig.from_dict(raw)
+
+
+def _unpermute_rotary(w: torch.Tensor, heads: int) -> torch.Tensor:
+    """Undo llama.cpp's reordering of Q/K rows (interleaved rotary pairs -> two halves per head)."""
+    rows = w.shape[0]
+    # Per head, llama.cpp stores the rows as [half, 2]; transformers as [2, half].
+    return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def _dequantize(t) -> torch.Tensor:
+    import gguf
+
+    shape = tuple(int(d) for d in reversed(t.shape))  # GGUF lists the fastest axis first
+    try:
+        data = gguf.quants.dequantize(t.data, t.tensor_type)
+    except NotImplementedError:
+        raise CheckpointError(f"GGUF tensor '{t.name}' has type {t.tensor_type.name}, "
+                              "which openweight cannot decode yet") from None
+    data = np.asarray(data, dtype=np.float32)
+    if not data.flags.writeable:  # float tensors come back as read-only views of the memory-mapped file
+        data = data.copy()
+    return torch.from_numpy(data.reshape(shape))
+
+
+def gguf_tensors(f: GGUFFile, config: ModelConfig) -> dict[str, torch.Tensor]:
+    """All tensors, decoded to float32, under their transformers names."""
+    out: dict[str, torch.Tensor] = {}
+    for name, t in f.tensors.items():
+        m = _LAYER_RE.match(name)
+        if m:
+            layer, part, kind = m.groups()
+            if part not in _LAYER_NAMES:
+                raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
+            hf = f"model.layers.{layer}.{_LAYER_NAMES[part]}.{kind}"
+        else:
+            base, _, kind = name.rpartition(".")
+            if base not in _GLOBAL_NAMES:
+                if name == "rope_freqs.weight":
+                    continue  # llama.cpp's own copy of the Llama 3 frequency factors
+                raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
+            hf = f"{_GLOBAL_NAMES[base]}.{kind}"
+        w = _dequantize(t)
+        if config.model_type == "llama" and m and m.group(2) in ("attn_q", "attn_k"):
+            w = _unpermute_rotary(w, config.num_attention_heads if m.group(2) == "attn_q"
+                                  else config.num_key_value_heads)
+        out[hf] = w
+    return out

@@ -1,0 +1,98 @@
+"""Hugging Face-layout checkpoint folders: config.json + model.safetensors (or shards + index)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from ..errors import CheckpointError
+from .atomic import atomic_write, atomic_write_text
+
+SINGLE_FILE = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def refuse_pickle(path: Path) -> None:
+    raise CheckpointError(
+        f"{path}: refusing to load a pickle file (unpickling can run arbitrary code). "
+        "Convert it to safetensors first, e.g. with transformers: "
+        "AutoModelForCausalLM.from_pretrained(dir).save_pretrained(out_dir, safe_serialization=True)")
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files of a checkpoint folder, refusing pickles with a clear message."""
+    if (folder / INDEX_FILE).exists():
+        try:
+            index = json.loads((folder / INDEX_FILE).read_text())
+            names = sorted(set(index["weight_map"].values()))
+        except (json.JSONDecodeError, KeyError, AttributeError) as e:
+            raise CheckpointError(f"{folder / INDEX_FILE}: not a valid safetensors index ({e})") from None
+        missing = [n for n in names if not (folder / n).exists()]
+        if missing:
+            raise CheckpointError(f"{folder / INDEX_FILE}: shard(s) missing: {', '.join(missing)}")
+        return [folder / n for n in names]
+    if (folder / SINGLE_FILE).exists():
+        return [folder / SINGLE_FILE]
+    pickles = sorted(p for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickles:
+        refuse_pickle(pickles[0])
+    raise CheckpointError(f"{folder}: no {SINGLE_FILE} or {INDEX_FILE}")
+
+
+def read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
+    """Every tensor of the given safetensors files, by name."""
+    tensors: dict[str, torch.Tensor] = {}
+    for path in files:
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                for name in f.keys():
+                    tensors[name] = f.get_tensor(name)
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: unreadable safetensors file, truncated or corrupt ({e})") from None
+    return tensors
+
+
+def _parse_size(size: int | str) -> int:
+    if isinstance(size, int):
+        return size
+    units = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
+    text = size.strip().upper()
+    for unit, mult in sorted(units.items(), key=lambda u: -len(u[0])):
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * mult)
+    return int(text)
+
+
+def write_tensors(folder: Path, tensors: dict[str, torch.Tensor], max_shard_size: int | str = "5GB") -> None:
+    """Write tensors as one file or as shards plus an index, the way `save_pretrained` does."""
+    limit = _parse_size(max_shard_size)
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, t in tensors.items():
+        nbytes = t.numel() * t.element_size()
+        if shards[-1] and size + nbytes > limit:
+            shards.append({})
+            size = 0
+        shards[-1][name] = t.contiguous()
+        size += nbytes
+    previous = set(folder.glob("model-*-of-*.safetensors")) | {folder / INDEX_FILE, folder / SINGLE_FILE}
+    if len(shards) == 1:
+        written = [folder / SINGLE_FILE]
+        atomic_write(written[0], lambda tmp: save_file(shards[0], str(tmp), metadata={"format": "pt"}))
+    else:
+        written, weight_map = [folder / INDEX_FILE], {}
+        for i, shard in enumerate(shards, 1):
+            name = f"model-{i:05d}-of-{len(shards):05d}.safetensors"
+            atomic_write(folder / name, lambda tmp, s=shard: save_file(s, str(tmp), metadata={"format": "pt"}))
+            weight_map.update({k: name for k in shard})
+            written.append(folder / name)
+        total = sum(t.numel() * t.element_size() for t in tensors.values())
+        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))}
+        atomic_write_text(folder / INDEX_FILE, json.dumps(index, indent=2) + "\n")
+    for stale in previous - set(written):  # only once the new checkpoint is complete
+        stale.unlink(missing_ok=True)
