@@ -32,9 +32,9 @@ FAMILIES = {
 }
 
 
-def hf_model(family: str, seed: int = 0):
+def hf_model(family: str, seed: int = 0, **overrides):
     """A random-weight `transformers` model of the family, every parameter non-trivial."""
-    spec = dict(FAMILIES[family])
+    spec = {**FAMILIES[family], **overrides}
     config = transformers.AutoConfig.for_model(**spec, eos_token_id=None, bos_token_id=None, pad_token_id=None)
     torch.manual_seed(seed)
     model = transformers.AutoModelForCausalLM.from_config(config, attn_implementation="eager",
