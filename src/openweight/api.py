@@ -120,7 +120,8 @@ class LM:
         stop_strings = [stop] if isinstance(stop, str) else list(stop or [])
         steps = generate_ids(self.model, prompts, max_new_tokens, params, stops, seed)
         if self.tokenizer is None:
-            raise GenerationError("this model has no tokenizer; use openweight.engine.generate_ids for ids")
+            raise GenerationError("this model has no tokenizer; use openweight.engine.generate.generate_ids "
+                                  "to generate token ids")
         streams = [TextStream(self.tokenizer, stop_strings, stops) for _ in prompts]
         if stream:
             return self._stream(steps, streams[0])

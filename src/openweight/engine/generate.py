@@ -39,18 +39,22 @@ def left_pad(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, positions
 
 
-@torch.inference_mode()
 def generate_ids(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = SamplingParams(),
                  stop_token_ids: Iterable[int] = (), seed: int | None = None,
                  prefill_chunk: int = 512) -> Iterator[list[int | None]]:
-    """Yield, per decode step, each row's new token (None once the row has stopped).
+    """An iterator that yields, per decode step, each row's new token (None once the row has stopped).
 
     A row stops after yielding one of stop_token_ids; generation ends when every row has stopped or
-    after max_new_tokens steps. The same seed gives the same tokens.
+    after max_new_tokens steps. The same seed gives the same tokens. Bad prompts raise here, at once.
     """
     config = model.config
     check_prompts(prompts, max_new_tokens, config.max_position_embeddings, config.vocab_size)
-    stops = set(stop_token_ids)
+    return _decode(model, prompts, max_new_tokens, params, set(stop_token_ids), seed, prefill_chunk)
+
+
+@torch.inference_mode()
+def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk):
+    config = model.config
     ids, positions = left_pad(prompts)
     batch, longest = ids.shape
     cache = KVCache(config, batch, longest + max_new_tokens, prefill_chunk, model.dtype, ids.device)

@@ -1,0 +1,98 @@
+"""The `openweight` command line: generate and info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .errors import OpenweightError
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="a Hugging Face folder, a .gguf file or a short name "
+                                                   "(smollm2-135m)")
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+
+
+def parameter_counts(model) -> tuple[int, int]:
+    """(total, active per token): a MoE token only runs its top-k experts."""
+    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    config = model.config
+    if not config.is_moe:
+        return total, total
+    experts = model.model.layers[0].mlp.experts
+    per_expert = sum(p[0].numel() for p in experts.parameters())
+    idle = config.num_local_experts - config.num_experts_per_tok
+    return total, total - config.num_hidden_layers * idle * per_expert
+
+
+def info(args) -> None:
+    from . import load
+
+    lm = load(args.model, args.dtype)
+    c = lm.config
+    total, active = parameter_counts(lm.model)
+    weight_bytes = sum(p.numel() * p.element_size() for p in {id(p): p for p in lm.model.parameters()}.values())
+    kv_per_token = 2 * c.num_key_value_heads * c.head_dim * lm.model.dtype.itemsize * sum(
+        0 if c.is_sliding(i) else 1 for i in range(c.num_hidden_layers))
+    banded = sum(c.is_sliding(i) for i in range(c.num_hidden_layers))
+    print(json.dumps(c.to_dict(), indent=2))
+    print(f"parameters: {total:,} total, {active:,} active per token")
+    print(f"weights in memory: {weight_bytes / 2**20:.1f} MiB ({args.dtype})")
+    print(f"KV cache: {kv_per_token / 1024:.1f} KiB per token of context"
+          + (f", plus {banded} banded layer(s) capped at {c.sliding_window} tokens" if banded else ""))
+
+
+def generate(args) -> None:
+    from . import load
+
+    lm = load(args.model, args.dtype)
+    prompt = lm.chat_prompt([{"role": "user", "content": args.prompt}]) if args.chat else args.prompt
+    pieces = lm.generate(prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+                         top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
+                         seed=args.seed, stop=args.stop, stream=True)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="openweight", description="Open-weight language models in PyTorch.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    g = commands.add_parser("generate", help="continue a prompt (or answer it, with --chat)")
+    _add_model_args(g)
+    g.add_argument("--prompt", required=True)
+    g.add_argument("--chat", action="store_true", help="wrap the prompt as a user turn of the model's chat template")
+    g.add_argument("--max-new-tokens", type=int, default=128)
+    g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--min-p", type=float, default=0.0)
+    g.add_argument("--repetition-penalty", type=float, default=1.0)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--stop", action="append", help="stop string (repeatable)")
+    g.set_defaults(run=generate)
+
+    i = commands.add_parser("info", help="config, parameter counts and memory of a model")
+    _add_model_args(i)
+    i.set_defaults(run=info)
+
+    args = parser.parse_args(argv)
+    torch.set_grad_enabled(False)
+    try:
+        args.run(args)
+    except OpenweightError as e:
+        print(f"openweight: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

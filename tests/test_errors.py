@@ -1,0 +1,123 @@
+"""Bad input gets an openweight error that names what is wrong, never a traceback from inside torch."""
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import openweight
+from openweight import CheckpointError, ConfigError, GenerationError
+
+
+@pytest.fixture
+def saved(make_hf_model, tmp_path):
+    folder = tmp_path / "model"
+    make_hf_model("qwen2").save_pretrained(folder)
+    return folder
+
+
+def edit_config(folder, **changes):
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def test_unknown_model_type(saved):
+    edit_config(saved, model_type="mamba")
+    with pytest.raises(ConfigError, match="model_type.*'mamba'"):
+        openweight.load(saved)
+
+
+def test_bad_config_field_is_named(saved):
+    edit_config(saved, num_key_value_heads=3)
+    with pytest.raises(ConfigError, match="num_key_value_heads"):
+        openweight.load(saved)
+
+
+def test_missing_tensor_is_named(saved):
+    tensors = load_file(saved / "model.safetensors")
+    del tensors["model.layers.1.self_attn.k_proj.bias"]
+    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"missing tensor 'model\.layers\.1\.self_attn\.k_proj\.bias'"):
+        openweight.load(saved)
+
+
+def test_misshaped_tensor_is_named(saved):
+    tensors = load_file(saved / "model.safetensors")
+    tensors["model.layers.2.mlp.up_proj.weight"] = torch.zeros(95, 64)
+    save_file(tensors, saved / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=r"'model\.layers\.2\.mlp\.up_proj\.weight' has shape \(95, 64\), "
+                                              r"expected \(96, 64\)"):
+        openweight.load(saved)
+
+
+def test_truncated_safetensors_file(saved):
+    data = (saved / "model.safetensors").read_bytes()
+    (saved / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="model.safetensors.*truncated or corrupt"):
+        openweight.load(saved)
+
+
+def test_pickle_file_is_refused_unopened(saved, tmp_path):
+    sentinel = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(sentinel), "w"))
+
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(CheckpointError, match="pickle.*safetensors"):
+        openweight.load(path)
+    (saved / "model.safetensors").unlink()
+    (saved / "pytorch_model.bin").write_bytes(path.read_bytes())
+    with pytest.raises(CheckpointError, match="pytorch_model.bin.*pickle.*safetensors"):
+        openweight.load(saved)
+    assert not sentinel.exists()
+
+
+def test_missing_path_and_unknown_name():
+    with pytest.raises(CheckpointError, match="no-such-model.*not a known model name"):
+        openweight.load("no-such-model")
+
+
+def test_empty_prompt(saved):
+    lm = openweight.load(saved)
+    with pytest.raises(GenerationError, match="prompt is empty"):
+        lm.generate([], max_new_tokens=4)
+    with pytest.raises(GenerationError, match="empty"):
+        lm.logits(torch.zeros(1, 0, dtype=torch.long))
+
+
+def test_prompt_longer_than_context(saved):
+    lm = openweight.load(saved)
+    context = lm.config.max_position_embeddings
+    with pytest.raises(GenerationError, match=f"exceeds the model's context of {context}"):
+        lm.generate([1] * context, max_new_tokens=1)
+    with pytest.raises(GenerationError, match=f"exceeds the model's context of {context}"):
+        lm.generate([1] * (context - 4), max_new_tokens=8)
+    with pytest.raises(GenerationError, match="context"):
+        lm.logits(torch.ones(1, context + 1, dtype=torch.long))
+
+
+def test_token_outside_vocabulary(saved):
+    lm = openweight.load(saved)
+    with pytest.raises(GenerationError, match="token id 5000"):
+        lm.generate([1, 5000], max_new_tokens=2)
+
+
+@pytest.mark.parametrize("name,value", [("temperature", -1.0), ("top_p", 0.0), ("top_k", -3), ("min_p", 2.0),
+                                        ("repetition_penalty", 0.0)])
+def test_bad_sampling_parameter_is_named(saved, name, value):
+    lm = openweight.load(saved)
+    with pytest.raises(GenerationError, match=name):
+        lm.generate([1, 2], max_new_tokens=2, **{name: value})
+
+
+def test_not_a_gguf_file(tmp_path):
+    path = tmp_path / "broken.gguf"
+    path.write_bytes(b"not a gguf file at all")
+    with pytest.raises(CheckpointError, match="broken.gguf"):
+        openweight.load(path)
