@@ -20,12 +20,12 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         tie_word_embeddings=False, rope_theta=10000.0, hidden_act="silu",
     ),
     "qwen2": dict(
-        rms_norm_eps=1e-6, max_position_embeddings=32768, attention_bias=True, mlp_bias=False,
+        rms_norm_eps=1e-6, max_position_embeddings=32768, attention_bias=True, mlp_bias=False, num_key_value_heads=32,
         tie_word_embeddings=False, rope_theta=10000.0, hidden_act="silu",
     ),
     "gpt_oss": dict(
         rms_norm_eps=1e-5, max_position_embeddings=131072, attention_bias=True, mlp_bias=False,
-        tie_word_embeddings=False, rope_theta=150000.0, hidden_act="silu", head_dim=64,
+        tie_word_embeddings=False, rope_theta=150000.0, hidden_act="silu", head_dim=64, num_key_value_heads=8,
         num_local_experts=128, num_experts_per_tok=4, sliding_window=128,
         swiglu_alpha=1.702, swiglu_limit=7.0,
         rope_scaling={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
@@ -155,7 +155,8 @@ class ModelConfig:
         data["rope_scaling"] = rope
         data["rope_key"] = rope_key
 
-        data.setdefault("num_key_value_heads", data["num_attention_heads"])
+        if data.get("num_key_value_heads") is None:
+            data["num_key_value_heads"] = data["num_attention_heads"]
         if data.get("head_dim") is None:
             data["head_dim"] = data["hidden_size"] // data["num_attention_heads"]
         if "intermediate_size" not in data:

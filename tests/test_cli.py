@@ -1,0 +1,40 @@
+"""The command line, run as users run it."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "openweight.cli", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_generate_chat_with_the_short_name():
+    out = run("generate", "--model", "smollm2-135m", "--chat", "--prompt", "What is the capital of France?",
+              "--max-new-tokens", "24")
+    assert out.returncode == 0, out.stderr
+    assert "Paris" in out.stdout
+
+
+def test_info_reports_config_and_counts(make_hf_model, tmp_path):
+    make_hf_model("gpt_oss").save_pretrained(tmp_path)
+    out = run("info", "--model", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert '"model_type": "gpt_oss"' in out.stdout
+    # 5 experts, 2 active: the active count leaves out 3 experts' weights in each of 4 layers
+    per_expert = 64 * 2 * 48 + 2 * 48 + 48 * 64 + 64
+    total = int(out.stdout.split("parameters: ")[1].split(" total")[0].replace(",", ""))
+    active = int(out.stdout.split("total, ")[1].split(" active")[0].replace(",", ""))
+    assert total - active == 4 * 3 * per_expert
+
+
+@pytest.mark.parametrize("args,message", [
+    (("generate", "--model", "missing-model", "--prompt", "hi"), "not a known model name"),
+    (("generate", "--model", "smollm2-135m", "--prompt", ""), "prompt is empty"),
+])
+def test_errors_are_one_line_not_tracebacks(args, message):
+    out = run(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr
