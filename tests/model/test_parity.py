@@ -98,3 +98,15 @@ def test_batched_generation_equals_one_by_one(hf_checkpoint):
     steps = list(generate_ids(lm.model, prompts, 24))
     together = [[step[row] for step in steps] for row in range(len(prompts))]
     assert together == alone
+
+
+def test_left_padding_leaves_no_nan_anywhere(hf_checkpoint):
+    """Padded rows compute finite values, so nothing can leak NaN into real rows through 0 * NaN."""
+    lm = openweight.load(hf_checkpoint[1])
+    ids = tokens(lm.config.vocab_size, batch=2, seq=12)
+    positions = torch.tensor([list(range(12)), [-1] * 7 + list(range(5))])
+    with torch.inference_mode():
+        logits = lm.model(ids, positions)
+    assert torch.isfinite(logits).all()
+    alone = lm.logits(ids[1:, 7:])
+    assert (logits[1, 7:] - alone[0]).abs().max().item() < TOL

@@ -18,6 +18,9 @@ def attention_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, window: int | None)
     allowed = (k >= 0) & (k <= q)
     if window is not None:
         allowed &= k > q - window  # the query and the window-1 tokens before it
+    # Padding queries look only at padding, so no row is empty (an all-masked softmax is NaN);
+    # real queries never see padding, so what padding computes does not matter.
+    allowed |= (q < 0) & (k < 0)
     return allowed[:, None]
 
 
@@ -32,6 +35,9 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     batch, heads, q_len, dim = q.shape
     kv_heads, k_len = k.shape[1], k.shape[2]
     group = heads // kv_heads
+    if sinks is None and q_len > 1:
+        # PyTorch's fused kernel; it computes the same softmax attention, faster for whole prompts.
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
     q = q.reshape(batch, kv_heads, group * q_len, dim)  # query heads h = kv * group + g
     scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group*q_len, k_len]
     scores = scores.view(batch, kv_heads, group, q_len, k_len)
