@@ -35,7 +35,7 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     batch, heads, q_len, dim = q.shape
     kv_heads, k_len = k.shape[1], k.shape[2]
     group = heads // kv_heads
-    if sinks is None and q_len > 1:
+    if sinks is None:
         # PyTorch's fused kernel; it computes the same softmax attention, faster for whole prompts.
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
     q = q.reshape(batch, kv_heads, group * q_len, dim)  # query heads h = kv * group + g
