@@ -3,7 +3,7 @@
 Both load the same GGUF file and run on the same threads in one process, one after the other.
 Prefill: a 512-token prompt, tokens/s. Decode: 128 new tokens at batch 1 after a 16-token prompt,
 tokens/s of the decode steps alone (generation time minus the prefill of that prompt).
-Each figure is the median of --runs runs after one warm-up run.
+Each figure is the median of --runs runs after one warm-up run, the two backends taking turns.
 
     python bench/smollm2_speed.py [--runs 5] [--threads 2] [--dtypes float32 bfloat16]
 """
@@ -26,14 +26,21 @@ from openweight.registry import resolve
 PREFILL_TOKENS, DECODE_TOKENS, SHORT_PROMPT = 512, 128, 16
 
 
-def median_seconds(fn, runs: int) -> float:
-    fn()  # warm-up
-    times = []
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(fns: dict, runs: int) -> dict:
+    """Median seconds of each fn, the backends taking turns so that drift hits them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times = {name: [] for name in fns}
     for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            times[name].append(seconds(fn))
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def openweight_runner(dtype: str):
@@ -71,14 +78,15 @@ def transformers_runner(dtype: str):
     return prefill, generate
 
 
-def measure(runner, dtype: str, prompt: list[int], runs: int) -> dict:
-    prefill, generate = runner(dtype)
+def measure(runners: dict, prompt: list[int], runs: int) -> dict:
+    """{backend: {"prefill_tok_s": ..., "decode_tok_s": ...}} for runners {backend: (prefill, generate)}."""
     short = prompt[:SHORT_PROMPT]
-    t_prefill = median_seconds(lambda: prefill(prompt), runs)
-    t_short = median_seconds(lambda: prefill(short), runs)
-    t_generate = median_seconds(lambda: generate(short, DECODE_TOKENS), runs)
-    return {"prefill_tok_s": PREFILL_TOKENS / t_prefill,
-            "decode_tok_s": DECODE_TOKENS / (t_generate - t_short)}
+    prefill = interleaved_medians({n: (lambda p=p: p(prompt)) for n, (p, _) in runners.items()}, runs)
+    prefill_short = interleaved_medians({n: (lambda p=p: p(short)) for n, (p, _) in runners.items()}, runs)
+    generate = interleaved_medians({n: (lambda g=g: g(short, DECODE_TOKENS)) for n, (_, g) in runners.items()},
+                                   runs)
+    return {n: {"prefill_tok_s": PREFILL_TOKENS / prefill[n],
+                "decode_tok_s": DECODE_TOKENS / (generate[n] - prefill_short[n])} for n in runners}
 
 
 def main() -> None:
@@ -97,8 +105,9 @@ def main() -> None:
 
     rows = []
     for dtype in args.dtypes:
-        ours = measure(openweight_runner, dtype, prompt, args.runs)
-        theirs = measure(transformers_runner, dtype, prompt, args.runs)
+        result = measure({"openweight": openweight_runner(dtype), "transformers": transformers_runner(dtype)},
+                         prompt, args.runs)
+        ours, theirs = result["openweight"], result["transformers"]
         for metric in ("prefill_tok_s", "decode_tok_s"):
             rows.append({"dtype": dtype, "metric": metric, "openweight": ours[metric],
                          "transformers": theirs[metric], "ratio": ours[metric] / theirs[metric]})
