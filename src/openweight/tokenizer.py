@@ -7,7 +7,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers
+from collections.abc import Iterable
+
+from tokenizers import AddedToken, Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as Backend
 
 from .errors import CheckpointError
@@ -47,16 +49,22 @@ class Tokenizer:
         self.bos_token, self.eos_token = bos_token, eos_token
         self.chat_template = chat_template
         self.add_bos = add_bos
+        self._plain: Backend | None = None  # a copy that reads special-token strings as text
 
     # ---- construction --------------------------------------------------------------------
+    @classmethod
+    def from_file(cls, path: str | Path) -> Tokenizer:
+        """From a lone tokenizer.json (no special-token roles, no chat template)."""
+        try:
+            return cls(Backend.from_file(str(path)))
+        except Exception as e:  # the Rust library raises plain Exception subclasses
+            raise CheckpointError(f"{path}: cannot load tokenizer ({e})") from None
+
     @classmethod
     def from_folder(cls, folder: str | Path) -> Tokenizer:
         """From `tokenizer.json`, with `tokenizer_config.json` for special tokens and the chat template."""
         folder = Path(folder)
-        try:
-            backend = Backend.from_file(str(folder / "tokenizer.json"))
-        except Exception as e:  # the Rust library raises plain Exception subclasses
-            raise CheckpointError(f"{folder / 'tokenizer.json'}: cannot load tokenizer ({e})") from None
+        backend = cls.from_file(folder / "tokenizer.json").backend
         config: dict[str, Any] = {}
         if (folder / "tokenizer_config.json").exists():
             config = json.loads((folder / "tokenizer_config.json").read_text())
@@ -98,6 +106,24 @@ class Tokenizer:
                    chat_template=f.get("tokenizer.chat_template"),
                    add_bos=bool(f.get("tokenizer.ggml.add_bos_token", False)))
 
+    @classmethod
+    def train(cls, texts: Iterable[str], vocab_size: int, special_tokens: list[str], *,
+              eos_token: str | None = None, chat_template: str | None = None) -> Tokenizer:
+        """A byte-level BPE tokenizer learnt from `texts`; special tokens come first, one id each.
+
+        Digits are split one by one, so numbers tokenize the same way wherever they appear.
+        """
+        backend = Backend(models.BPE())
+        backend.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ])
+        backend.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens, show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        backend.train_from_iterator(texts, trainer)
+        return cls(backend, eos_token=eos_token, chat_template=chat_template)
+
     def save(self, folder: Path) -> None:
         from .weights.atomic import atomic_write_text
 
@@ -129,6 +155,13 @@ class Tokenizer:
                 and (not ids or ids[0] != self.bos_token_id):
             ids = [self.bos_token_id, *ids]
         return ids
+
+    def encode_plain(self, text: str) -> list[int]:
+        """Ids of text in which special-token strings are ordinary text, as message content must be."""
+        if self._plain is None:
+            self._plain = Backend.from_str(self.backend.to_str())
+            self._plain.encode_special_tokens = True
+        return self._plain.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids: list[int], skip_special_tokens: bool = False) -> str:
         return self.backend.decode(list(ids), skip_special_tokens=skip_special_tokens)
