@@ -10,7 +10,8 @@ from typing import Any
 
 import torch
 
-from .chat.template import render_chat
+from .chat.formats import ChatFormat
+from .chat.reply import ChatDelta, ChatReply
 from .config import ModelConfig
 from .engine.generate import TextStream, generate_ids
 from .engine.sampling import SamplingParams
@@ -57,6 +58,7 @@ class LM:
     def __init__(self, model: Transformer, tokenizer: Tokenizer | None,
                  generation_config: GenerationConfig | None = None):
         self.model, self.tokenizer = model, tokenizer
+        self._chat_format: ChatFormat | None = None
         self.generation_config = generation_config or GenerationConfig(_as_ids(model.config.eos_token_id))
 
     @property
@@ -93,14 +95,19 @@ class LM:
             return self.tokenizer.encode(prompt)
         return list(prompt)
 
-    def chat_prompt(self, messages: list[dict], **template_vars) -> list[int]:
-        """Token ids of a conversation rendered by the model's own chat template, ready for the reply."""
+    @property
+    def chat_format(self) -> ChatFormat:
+        """How this model converses: harmony, <think> reasoning, or its plain chat template."""
         if self.tokenizer is None:
-            raise GenerationError("this model has no tokenizer, so no chat template")
-        tok = self.tokenizer
-        text = render_chat(tok.chat_template, messages, bos_token=tok.bos_token, eos_token=tok.eos_token,
-                           **template_vars)
-        return tok.encode(text, add_special_tokens=False)
+            raise GenerationError("this model has no tokenizer, so it cannot chat")
+        if self._chat_format is None:
+            self._chat_format = ChatFormat(self.tokenizer)
+        return self._chat_format
+
+    def chat_prompt(self, messages: list[dict], reasoning_effort: str | None = None,
+                    tools: list[dict] | None = None) -> list[int]:
+        """Token ids of a conversation in the model's format, ready for the assistant's reply."""
+        return self.chat_format.prompt(messages, reasoning_effort, tools)
 
     def generate(self, prompt: str | list[int] | list[str] | list[list[int]], max_new_tokens: int = 128, *,
                  temperature: float = 0.0, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
@@ -146,11 +153,19 @@ class LM:
         if tail:
             yield tail
 
-    def chat(self, messages: list[dict] | str, max_new_tokens: int = 256, **kwargs):
-        """Reply to a conversation (or one user message) through the model's chat template."""
+    def chat(self, messages: list[dict] | str, max_new_tokens: int = 256, *, reasoning_effort: str | None = None,
+             tools: list[dict] | None = None, stream: bool = False, temperature: float = 0.0, top_k: int = 0,
+             top_p: float = 1.0, min_p: float = 0.0, repetition_penalty: float = 1.0, seed: int | None = None):
+        """Reply to a conversation (or one user message): a ChatReply with .reasoning, .content and
+        .tool_calls; with stream=True, a ChatStream of ChatDeltas whose .reply fills in as it goes."""
         if isinstance(messages, str):
             messages = [{"role": "user", "content": messages}]
-        return self.generate(self.chat_prompt(messages), max_new_tokens, **kwargs)
+        params = SamplingParams(temperature, top_k, top_p, min_p, repetition_penalty)
+        prompt = self.chat_prompt(messages, reasoning_effort, tools)
+        stops = self.chat_format.stop_ids() | self.stop_token_ids
+        steps = generate_ids(self.model, [prompt], max_new_tokens, params, stops, seed)
+        chat = ChatStream(steps, self.chat_format.decoder(prompt), stops)
+        return chat if stream else chat.collect()
 
     # ---- saving ----------------------------------------------------------------------------
     def save(self, folder: str | Path, max_shard_size: int | str = "5GB") -> None:
@@ -167,6 +182,32 @@ class LM:
         config.save(folder / "config.json")
         if self.tokenizer is not None:
             self.tokenizer.save(folder)
+
+
+class ChatStream:
+    """Iterate for ChatDeltas as tokens arrive; `reply` is the whole ChatReply once iteration ends."""
+
+    def __init__(self, steps: Iterator[list[int | None]], decoder, stop_ids: set[int]):
+        self._steps, self._decoder, self._stops = steps, decoder, stop_ids
+        self.reply: ChatReply | None = None
+
+    def __iter__(self) -> Iterator[ChatDelta]:
+        finish_reason = "length"
+        for (token,) in self._steps:
+            if token in self._stops:
+                finish_reason = "stop"
+                break
+            delta = self._decoder.feed(token)
+            if delta:
+                yield delta
+        delta, self.reply = self._decoder.finish(finish_reason)
+        if delta:
+            yield delta
+
+    def collect(self) -> ChatReply:
+        for _ in self:
+            pass
+        return self.reply
 
 
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt_oss": "GptOssForCausalLM"}

@@ -50,13 +50,19 @@ def generate(args) -> None:
     from . import load
 
     lm = load(args.model, args.dtype)
-    prompt = lm.chat_prompt([{"role": "user", "content": args.prompt}]) if args.chat else args.prompt
-    pieces = lm.generate(prompt, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-                         top_p=args.top_p, min_p=args.min_p, repetition_penalty=args.repetition_penalty,
-                         seed=args.seed, stop=args.stop, stream=True)
-    for piece in pieces:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
+    sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                    repetition_penalty=args.repetition_penalty, seed=args.seed)
+    if args.chat:
+        for delta in lm.chat(args.prompt, args.max_new_tokens, reasoning_effort=args.reasoning_effort,
+                             stream=True, **sampling):
+            if delta.reasoning:  # dimmed on a terminal, so the answer stands out
+                sys.stdout.write(f"\033[2m{delta.reasoning}\033[0m" if sys.stdout.isatty() else delta.reasoning)
+            sys.stdout.write(delta.content)
+            sys.stdout.flush()
+    else:
+        for piece in lm.generate(args.prompt, args.max_new_tokens, stop=args.stop, stream=True, **sampling):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
     sys.stdout.write("\n")
 
 
@@ -68,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_model_args(g)
     g.add_argument("--prompt", required=True)
     g.add_argument("--chat", action="store_true", help="wrap the prompt as a user turn of the model's chat template")
+    g.add_argument("--reasoning-effort", choices=["low", "medium", "high"], help="with --chat")
     g.add_argument("--max-new-tokens", type=int, default=128)
     g.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
     g.add_argument("--top-k", type=int, default=0)

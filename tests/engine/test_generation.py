@@ -26,10 +26,19 @@ def test_streaming_pieces_join_to_the_full_text(lm):
     assert "".join(pieces) == lm.generate(prompt, **kwargs)
 
 
-def test_stops_at_end_of_turn_token(lm):
+def test_chat_stops_at_end_of_turn_token(lm):
     reply = lm.chat("What is the capital of France?", max_new_tokens=64)
-    assert "Paris" in reply and "<|im_end|>" not in reply
-    assert len(lm.tokenizer.encode(reply)) < 64
+    assert "Paris" in reply.content and "<|im_end|>" not in reply.content
+    assert reply.finish_reason == "stop" and reply.reasoning == "" and reply.tool_calls == []
+
+
+def test_chat_stream_deltas_join_to_the_reply(lm):
+    chat = lm.chat("Name a colour.", max_new_tokens=24, temperature=0.7, seed=5, stream=True)
+    text = "".join(d.content for d in chat)
+    assert text == chat.reply.content == lm.chat("Name a colour.", max_new_tokens=24, temperature=0.7,
+                                                 seed=5).content
+    cut = lm.chat("Tell me a long story.", max_new_tokens=5)
+    assert cut.finish_reason == "length"
 
 
 def test_stop_string_cuts_the_text_in_streaming_and_not(lm):

@@ -36,5 +36,5 @@ def test_openweight_reloads_the_export_identically(exported):
     assert again.tokenizer.encode(text) == lm.tokenizer.encode(text)
     ids = torch.tensor([lm.tokenizer.encode(text)])
     assert torch.equal(again.logits(ids), lm.logits(ids))
-    assert again.chat("What is the capital of France?", max_new_tokens=16) == \
-        lm.chat("What is the capital of France?", max_new_tokens=16)
+    assert again.chat("What is the capital of France?", max_new_tokens=16).content == \
+        lm.chat("What is the capital of France?", max_new_tokens=16).content

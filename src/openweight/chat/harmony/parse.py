@@ -147,13 +147,13 @@ class StreamParser:
                 self._header, self._given_role = None, None
                 return None
             if token in STOPS:  # the header ended without <|message|>: keep what it says as text
-                self._header_as_text(token)
-                return None
+                return self._header_as_text(token)
             if token == "<|start|>":  # a new message began before this header was finished
+                delta = None
                 if self._header.strip():
-                    self._header_as_text(None, "message header interrupted by <|start|>")
+                    delta = self._header_as_text(None, "message header interrupted by <|start|>")
                 self._header, self._given_role = "", None
-                return None
+                return delta
             self._header += token
             return None
         if token == "<|start|>":
@@ -173,14 +173,16 @@ class StreamParser:
             return None
         return self._stray_text(text)
 
-    def finish(self) -> None:
+    def finish(self) -> Delta | None:
         """The end of the stream: close whatever is open."""
+        delta = None
         if self.current is not None:
             self._finish(None)
         elif self._header is not None and (self._header or self._given_role is None):
-            self._header_as_text(None, "the output ended inside a message header")
+            delta = self._header_as_text(None, "the output ended inside a message header")
         self._header = None
         self._close_stray()
+        return delta
 
     # ---- helpers -------------------------------------------------------------------------
     def _finish(self, end: str | None) -> None:
@@ -188,15 +190,16 @@ class StreamParser:
         self.messages.append(self.current)
         self.current = None
 
-    def _header_as_text(self, end: str | None, why: str = "message header ended without <|message|>") -> None:
+    def _header_as_text(self, end: str | None, why: str = "message header ended without <|message|>") -> Delta:
         text, channel, _ = _take_channel(self._header)
         role = self._given_role or "assistant"
         words = text.split()
         if words and words[0] in (role, "assistant"):
             words.pop(0)
-        self.messages.append(ParsedMessage(role, " ".join(words), channel=channel, header=self._header, end=end,
-                                           error=why))
+        message = ParsedMessage(role, " ".join(words), channel=channel, header=self._header, end=end, error=why)
+        self.messages.append(message)
         self._header, self._given_role = None, None
+        return Delta(message.content, channel, None, None)
 
     def _stray_text(self, text: str) -> Delta:
         if self._stray is None:
@@ -233,9 +236,7 @@ class TokenParser:
         return _join(tail, delta)
 
     def finish(self) -> Delta | None:
-        tail = self._flush()
-        self.parser.finish()
-        return tail
+        return _join(self._flush(), self.parser.finish())
 
     @property
     def messages(self) -> list[ParsedMessage]:
