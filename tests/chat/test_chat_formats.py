@@ -6,6 +6,7 @@ import torch
 import openweight
 from openweight.chat.formats import ChatFormat, HarmonyDecoder, with_settings
 from openweight.chat.harmony import SPECIAL_TOKENS, render_ids
+from openweight.chat.harmony import chat_template as harmony_chat_template
 from openweight.tokenizer import Tokenizer
 
 CORPUS = ["The weather in Paris is sunny today.", "What is 1234 * 5678? It is 7006652.",
@@ -14,7 +15,8 @@ CORPUS = ["The weather in Paris is sunny today.", "What is 1234 * 5678? It is 70
 
 @pytest.fixture(scope="module")
 def harmony_tokenizer():
-    return Tokenizer.train(CORPUS, vocab_size=400, special_tokens=list(SPECIAL_TOKENS), eos_token="<|return|>")
+    return Tokenizer.train(CORPUS, vocab_size=400, special_tokens=list(SPECIAL_TOKENS), eos_token="<|return|>",
+                           chat_template=harmony_chat_template())
 
 
 def test_trained_tokenizer_has_each_harmony_token_once_and_loads_in_transformers(harmony_tokenizer, tmp_path):
@@ -69,6 +71,25 @@ def test_chat_on_a_random_harmony_model_runs_end_to_end(make_hf_model, harmony_t
         assert isinstance(reply.content, str) and isinstance(reply.reasoning, str)
     prompt = lm.chat_prompt([{"role": "user", "content": "hi"}], reasoning_effort="low")
     assert "Reasoning: low" in harmony_tokenizer.decode(prompt)
+
+
+def test_exported_harmony_model_prompts_the_same_through_transformers(make_hf_model, harmony_tokenizer, tmp_path):
+    import transformers
+
+    make_hf_model("gpt_oss", vocab_size=harmony_tokenizer.vocab_size).save_pretrained(tmp_path / "in")
+    harmony_tokenizer.save(tmp_path / "in")
+    lm = openweight.load(tmp_path / "in")
+    lm.save(tmp_path / "out")
+    hf = transformers.AutoTokenizer.from_pretrained(tmp_path / "out")
+    tools = [{"type": "function", "function": {"name": "calculate", "description": "Arithmetic.",
+                                               "parameters": {"type": "object", "properties": {
+                                                   "expression": {"type": "string"}}, "required": ["expression"]}}}]
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is 2 + 2?"}]
+    for effort in ("low", "high"):
+        expected = lm.chat_prompt(messages, reasoning_effort=effort, tools=tools)
+        got = hf.apply_chat_template(messages, tools=tools, reasoning_effort=effort, add_generation_prompt=True,
+                                     tokenize=True, return_dict=False)
+        assert got == expected
 
 
 def test_think_models_split_reasoning_from_the_answer():

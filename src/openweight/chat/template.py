@@ -13,6 +13,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import GenerationError
 
 
+def _tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+
 def _raise(message: str):
     raise TemplateError(message)
 
@@ -21,7 +25,7 @@ def _raise(message: str):
 def _compile(source: str):
     # The environment settings `transformers` renders chat templates with, so outputs agree.
     env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
-    env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+    env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise
     env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
     return env.from_string(source)

@@ -1,5 +1,7 @@
 """Harmony, the conversation format of gpt-oss, for any tokenizer that has its special tokens."""
 
+from importlib.resources import files
+
 from .messages import HarmonyMessage, to_harmony
 from .parse import Delta, ParsedMessage, StreamParser, TokenParser, parse_ids, parse_text
 from .render import SPECIAL_TOKENS, conversation_segments, segments_ids, segments_text
@@ -17,10 +19,15 @@ def render_ids(messages: list[dict], tokenizer, *, for_training: bool = False,
     return segments_ids(segments, tokenizer)
 
 
+def chat_template() -> str:
+    """A Jinja chat template that renders what `render` renders, for transformers' apply_chat_template."""
+    return files(__package__).joinpath("chat_template.jinja").read_text()
+
+
 def parse(text: str, role: str | None = None) -> list[dict]:
     """Messages of harmony text; role='assistant' for a reply that follows '<|start|>assistant'."""
     return [m.to_dict() for m in parse_text(text, role)]
 
 
-__all__ = ["Delta", "HarmonyMessage", "ParsedMessage", "SPECIAL_TOKENS", "StreamParser", "TokenParser",
+__all__ = ["chat_template", "Delta", "HarmonyMessage", "ParsedMessage", "SPECIAL_TOKENS", "StreamParser", "TokenParser",
            "parse", "parse_ids", "parse_text", "render", "render_ids", "to_harmony"]
