@@ -89,3 +89,24 @@ def test_goldens_record_the_reference_stop_tokens():
     goldens = json.loads((DATA / "harmony_goldens.json").read_text())
     names = {TOKENIZER.backend.id_to_token(i) for i in goldens["stop_tokens"]}
     assert names == {"<|end|>", "<|call|>", "<|return|>"}
+
+
+def test_parse_gives_back_the_rendered_messages():
+    goldens = json.loads((DATA / "harmony_goldens.json").read_text())["conversations"]
+    checked = 0
+    for golden in goldens:
+        if "<|" in json.dumps(golden["messages"]):
+            continue  # as text, content that spells special tokens reads as structure
+        chat = [m for m in golden["messages"] if m["role"] not in ("system", "developer")]
+        parsed = [m for m in harmony.parse(harmony.render(golden["messages"], for_training=True))
+                  if m["role"] not in ("system", "developer")]
+        for original, back in zip(chat, parsed, strict=True):
+            content = original["content"] if isinstance(original["content"], str) else \
+                "".join(p["text"] for p in original["content"])
+            assert back["content"] == content and back["role"] == original["role"]
+            default_channel = "commentary" if original["role"] == "tool" else None
+            assert back.get("channel") == original.get("channel", default_channel)
+            assert back.get("recipient") == original.get("recipient", "assistant" if original["role"] == "tool"
+                                                         else None) or original.get("recipient") == "all"
+        checked += 1
+    assert checked >= 30
