@@ -1,0 +1,27 @@
+"""Sorting a list of integers: 'Sort these numbers in ascending order: 5, 3, 9, 1.'"""
+
+from __future__ import annotations
+
+import random
+
+from .base import Family, Problem, integers
+
+
+class Sorting(Family):
+    """difficulty d: 3 + 2d numbers of up to d + 1 digits, ascending or descending."""
+
+    name = "sorting"
+    max_difficulty = 4
+
+    def make(self, rng: random.Random, difficulty: int) -> Problem:
+        count, top = 3 + 2 * difficulty, 10 ** (difficulty + 1)
+        numbers = [rng.randint(0, top - 1) for _ in range(count)]
+        order = rng.choice(("ascending", "descending"))
+        listed = ", ".join(map(str, numbers))
+        prompt = rng.choice(("Sort these numbers in {o} order: {n}.", "Sort in {o} order: {n}",
+                             "Put {n} in {o} order.")).format(o=order, n=listed)
+        answer = sorted(numbers, reverse=order == "descending")
+        return Problem(self.name, prompt, ", ".join(map(str, answer)), (tuple(numbers), order), difficulty)
+
+    def check(self, problem: Problem, reply: str) -> bool:
+        return integers(reply) == integers(problem.answer)

@@ -1,0 +1,80 @@
+"""Task generators are seeded, keep a disjoint held-out split, and their checkers are exact."""
+
+import random
+
+import pytest
+
+from openweight.tasks import FAMILIES
+from openweight.tasks.base import integers
+from openweight.tasks.countdown import evaluate
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_same_seed_same_problems(name):
+    family = FAMILIES[name]
+    def draw(seed):
+        rng = random.Random(seed)
+        return [family.sample(rng).prompt for _ in range(5)]
+
+    assert draw(7) == draw(7) != draw(8)
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_held_out_split_is_disjoint_and_about_ten_percent(name):
+    family = FAMILIES[name]
+    rng = random.Random(0)
+    train = [family.sample(rng, split="train") for _ in range(300)]
+    test = [family.sample(rng, split="test") for _ in range(100)]
+    assert not any(p.held_out for p in train) and all(p.held_out for p in test)
+    assert not {p.data for p in train} & {p.data for p in test}
+    raw = [family.make(rng, rng.randint(1, family.max_difficulty)) for _ in range(2000)]
+    rate = sum(p.held_out for p in raw) / len(raw)
+    assert 0.05 < rate < 0.15
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_checkers_accept_the_answer_and_reject_wrong_ones(name):
+    family = FAMILIES[name]
+    rng = random.Random(1)
+    for level in range(1, family.max_difficulty + 1):
+        for _ in range(30):
+            p = family.sample(rng, level)
+            assert family.check(p, p.answer), p
+            assert family.check(p, f"The answer is:\n{p.answer}"), p
+            assert not family.check(p, ""), p
+            assert not family.check(p, "I don't know."), p
+
+
+def test_wrong_numbers_are_rejected():
+    rng = random.Random(2)
+    for name in ("add_sub", "multiplication", "linear"):
+        p = FAMILIES[name].sample(rng, 3)
+        wrong = str(integers(p.answer)[-1] + 1)
+        assert not FAMILIES[name].check(p, wrong)
+    p = FAMILIES["sorting"].sample(rng, 2)
+    shuffled = integers(p.answer)[::-1]
+    assert not FAMILIES["sorting"].check(p, ", ".join(map(str, shuffled)))
+
+
+def test_difficulty_means_digits():
+    rng = random.Random(3)
+    p = FAMILIES["add_sub"].sample(rng, 8)
+    a, _, b = p.data
+    assert len(str(a)) == len(str(b)) == 8
+    p = FAMILIES["multiplication"].sample(rng, 3)
+    assert [len(str(n)) for n in p.data] == [3, 3]
+    p = FAMILIES["countdown"].sample(rng, 2)
+    assert len(p.data[0]) == 4 and "Use the numbers" in p.prompt
+
+
+def test_countdown_checker_is_strict():
+    family = FAMILIES["countdown"]
+    p = family.make(random.Random(0), 2)
+    numbers, target = p.data
+    assert family.check(p, f"{p.answer} = {target}")
+    assert not family.check(p, f"{target}")  # the target itself is not one of the numbers
+    assert not family.check(p, f"{numbers[0]} * 1000")  # 1000 is not given
+    assert not family.check(p, f"({p.answer}) ** 2")
+    assert not family.check(p, "__import__('os')")
+    assert evaluate("7 / 2 * 2") == (7, [7, 2, 2])
+    assert evaluate("1 / 0") is None and evaluate("2 ** 3") is None and evaluate("1.5 + 1") is None
