@@ -1,0 +1,1 @@
+"""Training: one trainer for pretraining and supervised fine-tuning (RL builds on it)."""

@@ -1,0 +1,61 @@
+"""Training examples (token ids with a loss mask) and the batch of every step, fixed by seed and step."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Example:
+    ids: list[int]
+    mask: list[bool]  # True where the model learns to predict this token
+
+
+class Batches:
+    """The micro-batches of step s are a function of (seed, s): a resumed run sees what it would have seen.
+
+    Each epoch is a seeded permutation of the examples; a step takes the next global batch of
+    `batch_size * accumulation * world` examples; rank r of `world` takes every world-th of them.
+    """
+
+    def __init__(self, examples: list[Example], batch_size: int, accumulation: int, seed: int, pad_id: int = 0):
+        if not examples:
+            raise ValueError("no training examples")
+        self.examples, self.batch_size, self.accumulation = examples, batch_size, accumulation
+        self.seed, self.pad_id = seed, pad_id
+
+    def _order(self, epoch: int) -> list[int]:
+        order = list(range(len(self.examples)))
+        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+        return order
+
+    def step_examples(self, step: int, world: int = 1) -> list[Example]:
+        per_step = self.batch_size * self.accumulation * world
+        start = step * per_step
+        out = []
+        for i in range(start, start + per_step):
+            epoch, index = divmod(i, len(self.examples))
+            out.append(self.examples[self._order(epoch)[index]])
+        return out
+
+    def micro_batches(self, step: int, rank: int = 0, world: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """[(input ids [b, t], targets [b, t] with -100 where nothing is learnt)] for this rank."""
+        mine = self.step_examples(step, world)[rank::world]
+        return [collate(mine[i:i + self.batch_size], self.pad_id)
+                for i in range(0, len(mine), self.batch_size)]
+
+
+def collate(examples: list[Example], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded inputs and next-token targets (-100 = ignored)."""
+    length = max(len(e.ids) for e in examples) - 1
+    inputs = torch.full((len(examples), length), pad_id, dtype=torch.long)
+    targets = torch.full((len(examples), length), -100, dtype=torch.long)
+    for row, e in enumerate(examples):
+        ids = torch.tensor(e.ids)
+        learn = torch.tensor(e.mask[1:])
+        inputs[row, : len(e.ids) - 1] = ids[:-1]
+        targets[row, : len(e.ids) - 1] = torch.where(learn, ids[1:], -100)
+    return inputs, targets

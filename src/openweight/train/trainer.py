@@ -1,0 +1,158 @@
+"""The training loop: masked next-token loss, accumulation, clipping, schedules, checkpoints, torchrun.
+
+Runs the same in one process or under `torchrun` (DDP, or FSDP2 with distributed="fsdp"); every rank
+computes the same global token count, so the loss of a step is the same however it is split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import Batches, Example
+from .optim import build_optimizers
+from .schedule import lr_multiplier
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    batch_size: int = 8  # examples per micro-batch and rank
+    accumulation: int = 1  # micro-batches per step
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 20
+    schedule: str = "cosine"  # or "wsd"
+    optimizer: str = "adamw"  # or "muon"
+    weight_decay: float = 0.1
+    clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 100
+    distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
+    progress: bool = True
+
+
+def _world() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
+    if world == 1:
+        return model
+    if kind == "ddp":
+        return torch.nn.parallel.DistributedDataParallel(model)
+    if kind == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model.model.layers:
+            fully_shard(layer)
+        return fully_shard(model)
+    raise ValueError(f"distributed must be 'ddp' or 'fsdp', got {kind!r}")
+
+
+def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, out_dir: str | Path,
+          pad_id: int = 0) -> list[dict]:
+    """Train `model` in place; resume from out_dir's checkpoint if there is one. Returns this run's metrics."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rank, world = _world()
+    torch.manual_seed(config.seed)
+    random.seed(config.seed)
+    model.train().requires_grad_(True)
+    net = _wrap(model, config.distributed, world)
+    optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay)
+    peak = [[group["lr"] for group in o.param_groups] for o in optimizers]
+    start = load_checkpoint(out, model, optimizers)
+    batches = Batches(examples, config.batch_size, config.accumulation, config.seed, pad_id)
+    metrics_path = out / "metrics.jsonl"
+    if rank == 0:
+        _keep_metrics_before(metrics_path, start)
+        (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    progress = _Progress(config.steps, start) if config.progress and rank == 0 else None
+    history, began = [], time.perf_counter()
+    for step in range(start, config.steps):
+        t0 = time.perf_counter()
+        scale = lr_multiplier(step, config.steps, config.warmup, config.schedule, config.min_lr_ratio)
+        for optimizer, lrs in zip(optimizers, peak):
+            for group, lr in zip(optimizer.param_groups, lrs):
+                group["lr"] = lr * scale
+        # Every rank knows the step's whole batch, so each divides by the same global token count.
+        learnt = sum(sum(e.mask[1:]) for e in batches.step_examples(step, world))
+        total_loss = torch.zeros(())
+        micro = batches.micro_batches(step, rank, world)
+        for i, (inputs, targets) in enumerate(micro):
+            sync = i == len(micro) - 1
+            context = net.no_sync() if world > 1 and config.distributed == "ddp" and not sync \
+                else nullcontext()
+            with context:
+                logits = net(inputs)  # [b, t, vocab]
+                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                       reduction="sum") / max(learnt, 1)
+                (loss * world).backward()  # DDP averages over ranks; the step's loss is their sum
+            total_loss += loss.detach()
+        if world > 1:
+            dist.all_reduce(total_loss)
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        for optimizer in optimizers:
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - t0
+        tokens = sum(len(e.ids) for e in batches.step_examples(step, world))
+        record = {"step": step + 1, "loss": total_loss.item(), "lr": config.lr * scale,
+                  "grad_norm": float(norm), "tokens": tokens, "tokens_per_s": tokens / seconds,
+                  "elapsed_s": time.perf_counter() - began}
+        history.append(record)
+        if rank == 0:
+            with open(metrics_path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+            if progress:
+                progress.update(record)
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            save_checkpoint(out, step + 1, model, optimizers)
+            if world > 1:
+                dist.barrier()
+    if progress:
+        progress.close()
+    model.eval().requires_grad_(False)
+    return history
+
+
+def _keep_metrics_before(path: Path, step: int) -> None:
+    """On resume, drop metric lines of steps the checkpoint does not include (they will be redone)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+class _Progress:
+    """A rich progress bar with loss, tokens/s and ETA."""
+
+    def __init__(self, total: int, done: int):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("step {task.completed}/{task.total}"), BarColumn(),
+                            TextColumn("loss {task.fields[loss]:.4f}  {task.fields[tps]:.0f} tok/s"),
+                            TimeRemainingColumn())
+        self.bar.start()
+        self.task = self.bar.add_task("train", total=total, completed=done, loss=float("nan"), tps=0.0)
+
+    def update(self, record: dict) -> None:
+        self.bar.update(self.task, completed=record["step"], loss=record["loss"], tps=record["tokens_per_s"])
+
+    def close(self) -> None:
+        self.bar.stop()
