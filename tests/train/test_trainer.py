@@ -55,6 +55,7 @@ def test_loss_goes_down(tmp_path, optimizer):
     subprocess.run([*RUN, str(tmp_path), "30", optimizer], check=True, timeout=300)
     curve = losses(tmp_path)
     assert len(curve) == 30 and curve[-1] < 0.6 * curve[0]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_sigkill_and_resume_ends_with_the_same_weights(tmp_path):

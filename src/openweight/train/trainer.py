@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batches, Example
 from .optim import build_optimizers
+from .plot import plot_metrics
 from .schedule import lr_multiplier
 
 
@@ -40,6 +41,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
     progress: bool = True
+    plot: bool = True  # curves.png beside metrics.jsonl at the end
 
 
 def _world() -> tuple[int, int]:
@@ -127,6 +129,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
                 dist.barrier()
     if progress:
         progress.close()
+    if rank == 0 and config.plot:
+        plot_metrics(metrics_path, out / "curves.png", title=f"{config.optimizer}, {config.steps} steps")
     model.eval().requires_grad_(False)
     return history
 
