@@ -1,0 +1,79 @@
+"""Every trace reaches the right answer through steps that are themselves right, at every effort."""
+
+import random
+import re
+
+import pytest
+
+from openweight import harmony
+from openweight.tasks import FAMILIES
+from openweight.tasks.traces import EFFORTS, conversation
+
+# In every 'left = right' a trace writes, the arithmetic just before '=' equals the arithmetic just after.
+ARITH = r"[-\d\s+*/().]*\d[-\d\s+*/().]*"
+LEFT, RIGHT = re.compile(f"({ARITH})$"), re.compile(f"^({ARITH})")
+
+
+def value(expression: str) -> float | None:
+    expression = expression.strip().rstrip(".").strip()
+    try:  # only digits, spaces, + - * / and parentheses reach here: nothing but arithmetic to evaluate
+        return eval(expression, {"__builtins__": {}}, {})  # noqa: S307
+    except (SyntaxError, ZeroDivisionError):
+        return None
+
+
+def check_steps(text: str) -> int:
+    checked = 0
+    for line in text.splitlines():
+        pieces = line.split("=")
+        for left, right in zip(pieces, pieces[1:]):
+            lm, rm = LEFT.search(left), RIGHT.search(right)
+            if not lm or not rm:
+                continue
+            before = left[:lm.start()].rstrip()
+            if before[-1:].isalnum() and lm.group(1).strip()[:1] in "+-*/":
+                continue  # the expression begins before what matched ('3x - 9'): not plain arithmetic
+            lv, rv = value(lm.group(1)), value(rm.group(1))
+            if lv is not None and rv is not None:
+                assert abs(lv - rv) < 1e-9, (line, lm.group(1), rm.group(1))
+                checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+@pytest.mark.parametrize("effort", EFFORTS)
+def test_traces_are_right_and_answer_right(name, effort):
+    family, rng = FAMILIES[name], random.Random(0)
+    for level in range(1, family.max_difficulty + 1):
+        for _ in range(15):
+            problem = family.sample(rng, level)
+            messages = conversation(problem, effort, rng)
+            assert messages[0]["reasoning_effort"] == effort
+            analysis = messages[-2]["content"]
+            final = messages[-1]
+            assert final["channel"] == "final" and family.check(problem, final["content"])
+            assert check_steps(analysis) > 0 or effort == "low" or name == "sorting"
+            harmony.render(messages, for_training=True)  # renders as harmony
+
+
+def test_more_effort_means_more_reasoning():
+    rng = random.Random(1)
+    for name, family in FAMILIES.items():
+        problem = family.sample(rng, family.max_difficulty)
+        lengths = [len(conversation(problem, e, random.Random(2))[-2]["content"]) for e in EFFORTS]
+        assert lengths[0] < lengths[1] < lengths[2], (name, lengths)
+        high = conversation(problem, "high", random.Random(2))[-2]["content"]
+        assert "Check" in high
+
+
+def test_with_the_tool_big_products_go_to_it_and_small_work_is_done_by_hand():
+    rng = random.Random(3)
+    big = FAMILIES["multiplication"].sample(rng, 4)
+    messages = conversation(big, "high", rng, with_tool=True)
+    call = next(m for m in messages if m.get("recipient") == "functions.calculate")
+    assert call["channel"] == "commentary" and str(big.data[0]) in call["content"]
+    result = next(m for m in messages if m["role"] == "tool")
+    assert result["content"] == big.answer and messages[-1]["content"] == big.answer
+    small = FAMILIES["add_sub"].sample(rng, 3)
+    messages = conversation(small, "high", rng, with_tool=True)
+    assert messages[1]["role"] == "developer" and not any(m.get("recipient") for m in messages)
