@@ -66,6 +66,15 @@ def generate(args) -> None:
     sys.stdout.write("\n")
 
 
+def train(args) -> None:
+    from pathlib import Path
+
+    from .train.recipe import run
+
+    torch.set_grad_enabled(True)
+    run(args.recipe, args.out or Path("runs") / Path(args.recipe).stem, args.stage)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="openweight", description="Open-weight language models in PyTorch.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int)
     g.add_argument("--stop", action="append", help="stop string (repeatable)")
     g.set_defaults(run=generate)
+
+    t = commands.add_parser("train", help="run a training recipe (resumes where a killed run stopped)")
+    t.add_argument("recipe", help="a recipe file, e.g. recipes/openweight_mini.py")
+    t.add_argument("--out", help="run folder (default: runs/<recipe name>)")
+    t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "all"])
+    t.set_defaults(run=train)
 
     i = commands.add_parser("info", help="config, parameter counts and memory of a model")
     _add_model_args(i)

@@ -21,16 +21,23 @@ class Batches:
     `batch_size * accumulation * world` examples; rank r of `world` takes every world-th of them.
     """
 
-    def __init__(self, examples: list[Example], batch_size: int, accumulation: int, seed: int, pad_id: int = 0):
+    def __init__(self, examples: list[Example], batch_size: int, accumulation: int, seed: int, pad_id: int = 0,
+                 window: int = 0):
         if not examples:
             raise ValueError("no training examples")
         self.examples, self.batch_size, self.accumulation = examples, batch_size, accumulation
-        self.seed, self.pad_id = seed, pad_id
+        self.seed, self.pad_id, self.window = seed, pad_id, window
+        self._orders: dict[int, list[int]] = {}
 
     def _order(self, epoch: int) -> list[int]:
+        """A seeded shuffle, sorted by length within windows of `window` examples so that a batch's
+        sequences are alike in length (little padding) while the windows stay random."""
         order = list(range(len(self.examples)))
         random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
-        return order
+        if not self.window:
+            return order
+        return [i for start in range(0, len(order), self.window)
+                for i in sorted(order[start:start + self.window], key=lambda i: len(self.examples[i].ids))]
 
     def step_examples(self, step: int, world: int = 1) -> list[Example]:
         per_step = self.batch_size * self.accumulation * world
@@ -38,7 +45,9 @@ class Batches:
         out = []
         for i in range(start, start + per_step):
             epoch, index = divmod(i, len(self.examples))
-            out.append(self.examples[self._order(epoch)[index]])
+            if epoch not in self._orders:
+                self._orders = {epoch: self._order(epoch)}  # one epoch at a time is all a run needs
+            out.append(self.examples[self._orders[epoch][index]])
         return out
 
     def micro_batches(self, step: int, rank: int = 0, world: int = 1) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -40,6 +40,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 100
     distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
+    length_window: int = 0  # sort by length within windows of this many steps (0: plain shuffle)
     progress: bool = True
     plot: bool = True  # curves.png beside metrics.jsonl at the end
 
@@ -79,7 +80,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay)
     peak = [[group["lr"] for group in o.param_groups] for o in optimizers]
     start = load_checkpoint(out, model, optimizers)
-    batches = Batches(examples, config.batch_size, config.accumulation, config.seed, pad_id)
+    batches = Batches(examples, config.batch_size, config.accumulation, config.seed, pad_id,
+                      window=config.length_window * config.batch_size * config.accumulation * world)
     metrics_path = out / "metrics.jsonl"
     if rank == 0:
         _keep_metrics_before(metrics_path, start)

@@ -1,0 +1,25 @@
+"""openweight-mini: the gpt-oss architecture in miniature, taught the task families by SFT, then GRPO.
+
+Run it with `openweight train recipes/openweight_mini.py` (stages: tokenizer, sft; GRPO follows).
+Everything is seeded: the same machine and seed give the same weights.
+"""
+
+SEED = 0
+
+TOKENIZER = dict(vocab_size=2048, sample_conversations=4000)
+
+# config.json of the model, in transformers' gpt_oss fields.
+MODEL = dict(
+    model_type="gpt_oss", hidden_size=192, intermediate_size=384, num_hidden_layers=6,
+    num_attention_heads=6, num_key_value_heads=2, head_dim=32, max_position_embeddings=2048,
+    sliding_window=128, num_local_experts=4, num_experts_per_tok=2, tie_word_embeddings=False,
+    rope_scaling={"rope_type": "default"}, rope_theta=10000.0,
+)
+
+SFT = dict(
+    examples=40000, max_tokens=1024,
+    mixture={"add_sub": 1.0, "multiplication": 1.5, "linear": 1.0, "sorting": 0.7, "countdown": 1.0},
+    tool_fraction=0.2,
+    train=dict(steps=2500, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
+               optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32),
+)

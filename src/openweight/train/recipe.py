@@ -1,0 +1,90 @@
+"""Run a training recipe file stage by stage, each stage resumable: tokenizer, then SFT.
+
+    openweight train recipes/openweight_mini.py [--out runs/openweight-mini] [--stage sft]
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import torch
+
+from ..chat import harmony
+from ..config import ModelConfig
+from ..model import Transformer
+from ..tokenizer import Tokenizer
+from .data import Example
+from .init import init_weights
+from .trainer import TrainConfig, train
+
+
+def load_recipe(path: str | Path) -> dict:
+    return runpy.run_path(str(path))
+
+
+def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
+    from ..tasks.dataset import task_conversations
+
+    folder = out / "tokenizer"
+    if (folder / "tokenizer.json").exists():
+        return Tokenizer.from_folder(folder)
+    spec, sft = recipe["TOKENIZER"], recipe["SFT"]
+    texts = [harmony.render(c, for_training=True)
+             for c in task_conversations(spec["sample_conversations"], recipe["SEED"] + 1, sft["mixture"],
+                                         sft["tool_fraction"])]
+    tokenizer = Tokenizer.train(texts, spec["vocab_size"], list(harmony.SPECIAL_TOKENS), eos_token="<|return|>",
+                                chat_template=harmony.chat_template())
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(folder)
+    return tokenizer
+
+
+def sft_examples(recipe: dict, tokenizer: Tokenizer) -> list[Example]:
+    from ..tasks.dataset import task_conversations
+
+    sft = recipe["SFT"]
+    out = []
+    for messages in task_conversations(sft["examples"], recipe["SEED"], sft["mixture"], sft["tool_fraction"]):
+        ids, mask = harmony.render_ids(messages, tokenizer, for_training=True)
+        if len(ids) <= sft["max_tokens"]:
+            out.append(Example(ids, mask))
+    return out
+
+
+def model_config(recipe: dict, tokenizer: Tokenizer) -> ModelConfig:
+    return ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": tokenizer.vocab_size,
+                                  "eos_token_id": tokenizer.token_id("<|return|>"),
+                                  "pad_token_id": tokenizer.token_id("<|endoftext|>")})
+
+
+def run_sft(recipe: dict, out: Path) -> Path:
+    """Train from scratch on the task traces; export a Hugging Face folder to out/sft/model."""
+    from ..api import LM
+
+    tokenizer = train_tokenizer(recipe, out)
+    config = model_config(recipe, tokenizer)
+    torch.manual_seed(recipe["SEED"])
+    model = init_weights(Transformer(config), recipe["SEED"])
+    examples = sft_examples(recipe, tokenizer)
+    stats = {"examples": len(examples), "tokens": sum(len(e.ids) for e in examples),
+             "learnt_tokens": sum(sum(e.mask) for e in examples),
+             "parameters": sum(p.numel() for p in model.parameters())}
+    (out / "sft").mkdir(parents=True, exist_ok=True)
+    (out / "sft" / "data_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    train(model, examples, TrainConfig(**recipe["SFT"]["train"], seed=recipe["SEED"]), out / "sft",
+          pad_id=config.pad_token_id or 0)
+    LM(model, tokenizer).save(out / "sft" / "model")
+    return out / "sft" / "model"
+
+
+def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
+    recipe, out = load_recipe(path), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if stage == "tokenizer":
+        train_tokenizer(recipe, out)
+    elif stage in ("sft", "all"):
+        run_sft(recipe, out)
+    else:
+        raise ValueError(f"unknown stage {stage!r} (tokenizer, sft, all)")
