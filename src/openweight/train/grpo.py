@@ -1,0 +1,197 @@
+"""Reinforcement learning with verifiable rewards: GRPO (DeepSeekMath/R1) and its Dr. GRPO and DAPO variants.
+
+Each step samples `prompts_per_step` prompts, draws a group of `group_size` replies to each with
+openweight's batched generation, scores them with a reward function, and makes `updates` clipped
+policy-gradient steps on the group-relative advantages:
+
+- grpo:    A = (r - mean) / (std + eps); each reply's token losses averaged, then replies averaged;
+           optional KL to the reference model with the k3 estimator.
+- dr_grpo: A = r - mean (no std); token losses summed and divided by a constant (max_new_tokens),
+           so long replies are not favoured or penalised for their length.
+- dapo:    A as grpo, token-level averaging over the whole batch, asymmetric clip (clip_high >
+           clip_low), and dynamic sampling: groups whose replies all score the same are dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..engine.generate import generate_ids
+from ..engine.sampling import SamplingParams
+from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import build_optimizers
+from .plot import plot_metrics
+
+
+@dataclass
+class GRPOConfig:
+    steps: int
+    prompts_per_step: int = 8
+    group_size: int = 8
+    max_new_tokens: int = 256
+    temperature: float = 1.0
+    variant: str = "grpo"  # "grpo", "dr_grpo" or "dapo"
+    clip_low: float = 0.2
+    clip_high: float = 0.2  # DAPO raises it (0.28) so unlikely tokens can grow
+    kl_coef: float = 0.0  # > 0 keeps a frozen reference model and adds the k3 KL term
+    updates: int = 1  # gradient steps per batch of rollouts
+    lr: float = 1e-4
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+    clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 10
+    plot: bool = True
+
+
+@dataclass
+class Rollout:
+    prompt: list[int]
+    reply: list[int]
+    reward: float
+    correct: bool
+    advantage: float = 0.0
+
+
+def advantages(rewards: torch.Tensor, variant: str, eps: float = 1e-4) -> torch.Tensor:
+    """Group-relative advantages of rewards [groups, group_size]."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if variant == "dr_grpo":
+        return centred
+    return centred / (rewards.std(dim=1, keepdim=True) + eps)
+
+
+def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of each reply token given its prompt -> (logprobs [n, t], mask [n, t])."""
+    sequences = [p + r for p, r in zip(prompts, replies)]
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for row, s in enumerate(sequences):
+        ids[row, : len(s)] = torch.tensor(s)
+    logits = model(ids[:, :-1])  # [n, width-1, vocab]
+    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
+    longest = max(len(r) for r in replies)
+    out = torch.zeros(len(sequences), longest)
+    mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
+    for row, (p, r) in enumerate(zip(prompts, replies)):
+        out[row, : len(r)] = logp[row, len(p) - 1: len(p) - 1 + len(r)]
+        mask[row, : len(r)] = True
+    return out, mask
+
+
+def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, adv: torch.Tensor,
+                config: GRPOConfig, ref_logp: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """The clipped surrogate (plus KL) of one batch; logp/old_logp/mask [n, t], adv [n]."""
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    surrogate = torch.minimum(ratio * a, ratio.clamp(1 - config.clip_low, 1 + config.clip_high) * a)
+    per_token = -surrogate
+    kl = torch.zeros(())
+    if ref_logp is not None and config.kl_coef > 0:
+        log_ratio = ref_logp - logp
+        kl_tokens = torch.exp(log_ratio) - log_ratio - 1  # k3: unbiased, always >= 0
+        per_token = per_token + config.kl_coef * kl_tokens
+        kl = (kl_tokens * mask).sum() / mask.sum()
+    m = mask.float()
+    if config.variant == "grpo":
+        loss = ((per_token * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+    elif config.variant == "dr_grpo":
+        loss = (per_token * m).sum() / (len(mask) * config.max_new_tokens)
+    elif config.variant == "dapo":
+        loss = (per_token * m).sum() / m.sum()
+    else:
+        raise ValueError(f"variant must be grpo, dr_grpo or dapo, got {config.variant!r}")
+    clipped = ((ratio < 1 - config.clip_low) | (ratio > 1 + config.clip_high)) & mask
+    return loss, {"kl": float(kl.detach()), "clip_fraction": float(clipped.sum() / mask.sum())}
+
+
+RewardFn = Callable[[object, list[int]], tuple[float, bool]]  # (prompt item, reply ids) -> (reward, correct)
+
+
+def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, config: GRPOConfig,
+             stop_ids: set[int], seed: int) -> list[list[Rollout]]:
+    """group_size sampled replies per prompt, generated as one batch, scored."""
+    batch = [p for p in prompts for _ in range(config.group_size)]
+    replies: list[list[int]] = [[] for _ in batch]
+    for step in generate_ids(model, batch, config.max_new_tokens, SamplingParams(temperature=config.temperature),
+                             stop_ids, seed):
+        for row, token in enumerate(step):
+            if token is not None:
+                replies[row].append(token)
+    groups = []
+    for i, (item, prompt) in enumerate(zip(items, prompts)):
+        group = []
+        for reply in replies[i * config.group_size:(i + 1) * config.group_size]:
+            r, correct = reward(item, reply)
+            group.append(Rollout(prompt, reply, r, correct))
+        groups.append(group)
+    return groups
+
+
+def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list[int]]]], reward: RewardFn,
+               config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0) -> list[dict]:
+    """GRPO on `model` in place. sample_prompts(step, n) -> (items, prompt ids): seeded by step, so a
+    resumed run draws the same prompts. Checkpoints and metrics as the trainer writes them."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grpo_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
+    reference = copy.deepcopy(model).eval().requires_grad_(False) if config.kl_coef > 0 else None
+    optimizers = build_optimizers(model.requires_grad_(True), config.optimizer, config.lr, config.weight_decay)
+    start = load_checkpoint(out, model, optimizers)
+    metrics_path, history = out / "metrics.jsonl", []
+    if metrics_path.exists():
+        kept = [line for line in metrics_path.read_text().splitlines() if json.loads(line)["step"] <= start]
+        metrics_path.write_text("".join(line + "\n" for line in kept))
+    for step in range(start, config.steps):
+        t0 = time.perf_counter()
+        items, prompts = sample_prompts(step, config.prompts_per_step)
+        model.eval()
+        groups = rollouts(model, items, prompts, reward, config, stop_ids, seed=config.seed * 100_003 + step)
+        all_rollouts = [r for g in groups for r in g]
+        rewards = torch.tensor([[r.reward for r in g] for g in groups])
+        adv = advantages(rewards, config.variant)
+        for g, a in zip(groups, adv):
+            for r, value in zip(g, a.tolist()):
+                r.advantage = value
+        if config.variant == "dapo":  # dynamic sampling: all-right or all-wrong groups teach nothing
+            groups = [g for g, rs in zip(groups, rewards) if rs.max() > rs.min()]
+        train_set = [r for g in groups for r in g]
+        stats = {"kl": 0.0, "clip_fraction": 0.0}
+        if train_set:
+            model.train().requires_grad_(True)
+            batch_prompts, batch_replies = [r.prompt for r in train_set], [r.reply or [pad_id] for r in train_set]
+            with torch.no_grad():
+                old, mask = reply_logprobs(model, batch_prompts, batch_replies, pad_id)
+                ref = reply_logprobs(reference, batch_prompts, batch_replies, pad_id)[0] if reference else None
+            adv_tensor = torch.tensor([r.advantage for r in train_set])
+            for _ in range(config.updates):
+                logp, _ = reply_logprobs(model, batch_prompts, batch_replies, pad_id)
+                loss, stats = policy_loss(logp, old, mask, adv_tensor, config, ref)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                for o in optimizers:
+                    o.step()
+                    o.zero_grad(set_to_none=True)
+            model.eval().requires_grad_(False)
+        record = {"step": step + 1,
+                  "reward": sum(r.reward for r in all_rollouts) / len(all_rollouts),
+                  "accuracy": sum(r.correct for r in all_rollouts) / len(all_rollouts),
+                  "reply_tokens": sum(len(r.reply) for r in all_rollouts) / len(all_rollouts),
+                  "kl": stats["kl"], "clip_fraction": stats["clip_fraction"],
+                  "groups_used": len(groups), "seconds": time.perf_counter() - t0}
+        history.append(record)
+        with open(metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            save_checkpoint(out, step + 1, model, optimizers)
+    if config.plot and metrics_path.exists():
+        plot_metrics(metrics_path, out / "curves.png", title=f"{config.variant}, {config.steps} steps")
+    return history
