@@ -43,11 +43,19 @@ def test_k3_kl_is_zero_at_the_reference_and_positive_away():
     assert same["kl"] == 0 and away["kl"] > 0
 
 
+@pytest.fixture
+def one_thread():
+    """A model this small only loses from threads, and badly so on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])
-def test_reward_climbs_on_a_learnable_task(tmp_path, variant):
+def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
     """Reward: the share of reply tokens that are token 5. A random policy scores ~1/16."""
     torch.manual_seed(0)
-    torch.set_num_threads(1)  # a model this small only loses from threads (and suffers badly on a busy machine)
     config = ModelConfig.from_dict(dict(model_type="llama", vocab_size=16, hidden_size=32, intermediate_size=64,
                                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64))
     model = init_weights(Transformer(config), seed=0, std=0.2).eval().requires_grad_(False)
