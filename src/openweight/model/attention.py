@@ -38,6 +38,8 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     if sinks is None:
         # PyTorch's fused kernel; it computes the same softmax attention, faster for whole prompts.
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
+    if q_len > 1:
+        return _sdpa_with_sinks(q, k, v, mask, scale, sinks)
     q = q.reshape(batch, kv_heads, group * q_len, dim)  # query heads h = kv * group + g
     scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group*q_len, k_len]
     scores = scores.view(batch, kv_heads, group, q_len, k_len)
@@ -49,6 +51,24 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
         probs = F.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]
     out = probs.view(batch, kv_heads, group * q_len, k_len) @ v  # [batch, kv_heads, group*q_len, dim]
     return out.view(batch, heads, q_len, dim)
+
+
+def _sdpa_with_sinks(q, k, v, mask, scale, sinks):
+    """Sinks through the fused kernel: one extra key that every query sees, with no value.
+
+    Each query gets one more dimension holding sink/scale and the extra key is the unit vector on
+    it, so that key's logit is exactly the head's sink; real keys get 0 there and keep their logits.
+    """
+    batch, heads, q_len, dim = q.shape
+    kv_heads, k_len = k.shape[1], k.shape[2]
+    sink = (sinks.to(q.dtype) / scale).view(1, heads, 1, 1).expand(batch, heads, q_len, 1)
+    q = torch.cat((q, sink), dim=-1)  # [b, heads, q_len, dim+1]
+    unit = torch.zeros(batch, kv_heads, 1, dim + 1, dtype=k.dtype, device=k.device)
+    unit[..., -1] = 1
+    k = torch.cat((torch.cat((k, k.new_zeros(batch, kv_heads, k_len, 1)), dim=-1), unit), dim=2)  # [.., k_len+1, dim+1]
+    v = torch.cat((v, v.new_zeros(batch, kv_heads, 1, dim)), dim=2)  # [b, kv_heads, k_len+1, dim]
+    mask = torch.cat((mask, mask.new_ones(batch, 1, q_len, 1)), dim=-1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
 
 
 class Attention(torch.nn.Module):
