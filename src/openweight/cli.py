@@ -66,6 +66,19 @@ def generate(args) -> None:
     sys.stdout.write("\n")
 
 
+def evaluate(args) -> None:
+    from pathlib import Path
+
+    from . import load
+    from .evaluate.tasks import run_eval
+
+    lm = load(args.model, args.dtype)
+    table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
+                     title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
+                     max_new_tokens=args.max_new_tokens)
+    print(table)
+
+
 def train(args) -> None:
     from pathlib import Path
 
@@ -99,6 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", help="run folder (default: runs/<recipe name>)")
     t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "all"])
     t.set_defaults(run=train)
+
+    e = commands.add_parser("eval", help="held-out task accuracy per family and effort")
+    _add_model_args(e)
+    e.add_argument("--tasks", default="add_sub,multiplication,linear,sorting,countdown")
+    e.add_argument("--effort", default="low,medium,high")
+    e.add_argument("--problems", type=int, default=500, help="per family and effort")
+    e.add_argument("--difficulty", type=int, help="one difficulty (default: mixed)")
+    e.add_argument("--max-new-tokens", type=int, default=1024)
+    e.add_argument("--out", default="eval", help="folder for eval.json and eval.md")
+    e.set_defaults(run=evaluate)
 
     i = commands.add_parser("info", help="config, parameter counts and memory of a model")
     _add_model_args(i)

@@ -158,12 +158,18 @@ def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
     return work[problem.family](problem, effort)
 
 
-def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False) -> list[dict]:
-    """A whole harmony conversation teaching the problem: prompt, reasoning, (tool use,) final answer."""
+def prompt_messages(problem: Problem, effort: str, with_tool: bool = False) -> list[dict]:
+    """The conversation up to the user's question: system (identity, effort), the tool if offered, the problem."""
     messages = [{"role": "system", "model_identity": IDENTITY, "knowledge_cutoff": None, "reasoning_effort": effort}]
     if with_tool:
         messages.append({"role": "developer", "tools": [CALCULATE]})
     messages.append({"role": "user", "content": problem.prompt})
+    return messages
+
+
+def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False) -> list[dict]:
+    """A whole harmony conversation teaching the problem: prompt, reasoning, (tool use,) final answer."""
+    messages = prompt_messages(problem, effort, with_tool)
     if with_tool and problem.family == "multiplication" and problem.difficulty >= TOOL_FROM_DIGITS:
         a, b = problem.data
         expression = f"{a} * {b}"

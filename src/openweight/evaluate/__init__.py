@@ -1,0 +1,1 @@
+"""Evaluations: task accuracy per family and effort (safety evaluations come later)."""

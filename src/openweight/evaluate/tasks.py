@@ -1,0 +1,102 @@
+"""Held-out task accuracy per family and reasoning effort, with 95% intervals and reasoning length.
+
+    openweight eval --model M --tasks add_sub,multiplication --effort low,medium,high --problems 500
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..chat import harmony
+from ..engine.generate import generate_ids
+from ..tasks import FAMILIES
+from ..tasks.reward import score_reply
+from ..tasks.traces import prompt_messages
+from ..weights.atomic import atomic_write_text
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion (sound near 0 and 1, unlike p +- 2 se)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass
+class Cell:
+    family: str
+    effort: str
+    difficulty: int | None
+    problems: int
+    correct: int
+    well_formed: int
+    reasoning_tokens: float
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.problems if self.problems else 0.0
+
+
+def task_prompt(problem, effort: str, tokenizer, with_tool: bool = False) -> list[int]:
+    return harmony.render_ids(prompt_messages(problem, effort, with_tool), tokenizer)[0]
+
+
+def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
+                  batch_size: int = 32, max_new_tokens: int = 1024) -> Cell:
+    """Greedy replies to `problems` held-out problems of one family at one effort."""
+    rng = random.Random(f"{seed}:{family}:{difficulty}")
+    items = [FAMILIES[family].sample(rng, difficulty, split="test") for _ in range(problems)]
+    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
+    correct = formed = reasoning = 0
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        prompts = [task_prompt(p, effort, lm.tokenizer) for p in chunk]
+        replies: list[list[int]] = [[] for _ in chunk]
+        for step in generate_ids(lm.model, prompts, max_new_tokens, stop_token_ids=stops):
+            for row, token in enumerate(step):
+                if token is not None:
+                    replies[row].append(token)
+        for problem, reply in zip(chunk, replies):
+            score = score_reply(problem, reply, lm.tokenizer)
+            correct += score.correct
+            formed += score.well_formed
+            reasoning += score.reasoning_tokens
+    return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)))
+
+
+def report(cells: list[Cell], title: str) -> tuple[dict, str]:
+    """(JSON-ready dict, markdown table)."""
+    rows = []
+    for c in cells:
+        low, high = wilson_interval(c.correct, c.problems)
+        rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
+                     "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
+                     "reasoning_tokens": c.reasoning_tokens})
+    lines = [f"### {title}", "", "| family | difficulty | effort | accuracy (95% CI) | reasoning tokens | n |",
+             "|---|---|---|---|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['difficulty'] or 'mixed'} | {r['effort']} | {100 * r['accuracy']:.1f}% "
+                     f"({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | {r['reasoning_tokens']:.0f} | "
+                     f"{r['problems']} |")
+    return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
+
+
+def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
+             difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024) -> str:
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown task family {unknown[0]!r} (known: {', '.join(FAMILIES)})")
+    cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens)
+             for f in families for e in efforts]
+    data, table = report(cells, title)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "eval.json", json.dumps(data, indent=2) + "\n")
+    atomic_write_text(out / "eval.md", table)
+    return table

@@ -1,0 +1,69 @@
+"""Scoring replies, Wilson intervals, and the eval command on a small random harmony model."""
+
+import json
+import random
+
+import pytest
+
+from openweight import harmony
+from openweight.chat.harmony import SPECIAL_TOKENS
+from openweight.evaluate.tasks import report, wilson_interval
+from openweight.tasks import FAMILIES
+from openweight.tasks.reward import score_reply, task_reward
+from openweight.tasks.traces import conversation
+from openweight.tokenizer import Tokenizer
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    rng = random.Random(0)
+    texts = [harmony.render(conversation(FAMILIES[n].sample(rng), "high", rng), for_training=True)
+             for n in FAMILIES for _ in range(20)]
+    return Tokenizer.train(texts, 600, list(SPECIAL_TOKENS), eos_token="<|return|>")
+
+
+def reply_ids(messages, tokenizer):
+    """What the model writes after the prompt's '<|start|>assistant'."""
+    full, mask = harmony.render_ids(messages, tokenizer, for_training=True)
+    prompt, _ = harmony.render_ids([m for m in messages if m["role"] != "assistant"], tokenizer)
+    return full[len(prompt):]
+
+
+def test_a_right_reply_scores_and_a_wrong_one_does_not(tokenizer):
+    rng = random.Random(1)
+    problem = FAMILIES["add_sub"].sample(rng, 4)
+    messages = conversation(problem, "high", rng)
+    good = score_reply(problem, reply_ids(messages, tokenizer), tokenizer)
+    assert good.correct and good.well_formed and good.reasoning_tokens > 10
+    assert task_reward(good) == 1.1
+    wrong = [*messages[:-1], {**messages[-1], "content": str(int(problem.answer) + 1)}]
+    bad = score_reply(problem, reply_ids(wrong, tokenizer), tokenizer)
+    assert not bad.correct and bad.well_formed and task_reward(bad) == pytest.approx(0.1)
+    cut = reply_ids(messages, tokenizer)[:-1]  # no <|return|>: the model ran out of tokens
+    assert not score_reply(problem, cut, tokenizer).well_formed
+    garbage = tokenizer.encode_plain("just text")
+    assert score_reply(problem, garbage, tokenizer) .correct is False
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(50, 100)
+    assert 0.40 < low < 0.41 and 0.59 < high < 0.60
+    assert wilson_interval(0, 10)[0] == 0 and wilson_interval(10, 10)[1] == 1
+    assert wilson_interval(500, 500)[0] > 0.99
+
+
+def test_eval_command_writes_json_and_markdown(make_hf_model, tokenizer, tmp_path):
+    from openweight.cli import main
+
+    hf = make_hf_model("gpt_oss", vocab_size=tokenizer.vocab_size, max_position_embeddings=2048)
+    hf.save_pretrained(tmp_path / "model")
+    tokenizer.save(tmp_path / "model")
+    assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", "add_sub,sorting", "--effort", "low,high",
+                 "--problems", "3", "--max-new-tokens", "24", "--out", str(tmp_path / "eval")]) == 0
+    data = json.loads((tmp_path / "eval" / "eval.json").read_text())
+    assert [(c["family"], c["effort"]) for c in data["cells"]] == [
+        ("add_sub", "low"), ("add_sub", "high"), ("sorting", "low"), ("sorting", "high")]
+    assert all(c["problems"] == 3 and 0 <= c["accuracy"] <= 1 for c in data["cells"])
+    assert "| add_sub |" in (tmp_path / "eval" / "eval.md").read_text()
+    _, table = report([], "empty")
+    assert table.startswith("### empty")
