@@ -23,3 +23,11 @@ SFT = dict(
     train=dict(steps=2500, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
                optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32),
 )
+
+GRPO = dict(
+    mixture={"add_sub": 0.5, "multiplication": 1.5, "linear": 0.5, "sorting": 0.3, "countdown": 1.5},
+    efforts=["low", "medium", "high"],
+    format_weight=0.1,
+    train=dict(steps=60, prompts_per_step=8, group_size=8, max_new_tokens=640, temperature=1.0, variant="dapo",
+               clip_low=0.2, clip_high=0.28, updates=2, lr=2e-4, optimizer="adamw", checkpoint_every=5),
+)

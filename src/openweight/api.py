@@ -17,7 +17,7 @@ from .engine.generate import TextStream, generate_ids
 from .engine.sampling import SamplingParams
 from .errors import CheckpointError, GenerationError
 from .model import Transformer
-from .registry import resolve
+from .registry import DEFAULT_MODEL, resolve
 from .tokenizer import Tokenizer
 from .weights.atomic import atomic_write_text
 from .weights.build import build_model, checkpoint_tensors
@@ -213,8 +213,9 @@ class ChatStream:
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt_oss": "GptOssForCausalLM"}
 
 
-def load(name_or_path: str | Path, dtype: str | torch.dtype = "float32") -> LM:
-    """Load a Hugging Face folder, a GGUF file, or a short model name such as 'smollm2-135m'."""
+def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "float32") -> LM:
+    """Load a Hugging Face folder, a GGUF file, or a short name: 'openweight-mini' (the default, built in)
+    or 'smollm2-135m'."""
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise GenerationError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")

@@ -12,8 +12,9 @@ from .errors import OpenweightError
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="a Hugging Face folder, a .gguf file or a short name "
-                                                   "(smollm2-135m)")
+    p.add_argument("--model", default="openweight-mini",
+                   help="a Hugging Face folder, a .gguf file or a short name: openweight-mini (default, built in), "
+                        "smollm2-135m")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
 
@@ -110,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     t = commands.add_parser("train", help="run a training recipe (resumes where a killed run stopped)")
     t.add_argument("recipe", help="a recipe file, e.g. recipes/openweight_mini.py")
     t.add_argument("--out", help="run folder (default: runs/<recipe name>)")
-    t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "all"])
+    t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "grpo", "all"])
     t.set_defaults(run=train)
 
     e = commands.add_parser("eval", help="held-out task accuracy per family and effort")

@@ -26,13 +26,24 @@ KNOWN_MODELS = {
 }
 
 
+# Models trained by this project's recipes and committed with it (models/ at the repository root).
+BUILT_IN = {"openweight-mini": Path(__file__).resolve().parents[2] / "models" / "openweight-mini"}
+DEFAULT_MODEL = "openweight-mini"
+
+
 def resolve(name_or_path: str | Path) -> Path:
-    """A path as given, or the file a short model name stands for."""
+    """A path as given, or the file or folder a short model name stands for."""
+    if str(name_or_path) in BUILT_IN:
+        folder = BUILT_IN[str(name_or_path)]
+        if not (folder / "config.json").exists():
+            raise CheckpointError(f"the built-in model {name_or_path} is not at {folder}; train it with "
+                                  "`openweight train recipes/openweight_mini.py`")
+        return folder
     if str(name_or_path) in KNOWN_MODELS:
         package, suffix = KNOWN_MODELS[str(name_or_path)]
         return _package_file(package, suffix)
     path = Path(name_or_path)
     if not path.exists():
         raise CheckpointError(f"{name_or_path}: no such file or folder, and not a known model name "
-                              f"({', '.join(KNOWN_MODELS)})")
+                              f"({', '.join([*BUILT_IN, *KNOWN_MODELS])})")
     return path

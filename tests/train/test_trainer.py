@@ -86,3 +86,25 @@ def test_two_processes_reproduce_one(tmp_path, mode):
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 12
     assert max(abs(a - b) for a, b in zip(one, two)) < DISTRIBUTED_LOSS_TOL
+
+
+def test_qk_clip_bounds_the_attention_logits():
+    from openweight.model.attention import Attention
+    from openweight.train.init import init_weights
+    from openweight.train.qk_clip import clip, start_tracking
+
+    config = ModelConfig.from_dict(dict(model_type="llama", vocab_size=32, hidden_size=32, intermediate_size=32,
+                                        num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
+                                        max_position_embeddings=64))
+    model = init_weights(Transformer(config), seed=0, std=1.0).train()
+    ids = torch.randint(0, 32, (2, 16), generator=torch.Generator().manual_seed(0))
+    start_tracking(model)
+    with torch.no_grad():
+        model(ids)
+    attention = next(m for m in model.modules() if isinstance(m, Attention))
+    before = attention.max_logits.clone()
+    tau = float(before.min()) * 0.5  # every head is over it
+    assert clip(model, tau) == 4
+    with torch.no_grad():
+        model(ids)
+    assert torch.allclose(attention.max_logits, torch.full((4,), tau), rtol=1e-4)

@@ -71,6 +71,16 @@ def _sdpa_with_sinks(q, k, v, mask, scale, sinks):
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
 
 
+@torch.no_grad()
+def max_attention_logits(q: torch.Tensor, k: torch.Tensor, mask: torch.Tensor, scale: float) -> torch.Tensor:
+    """The largest attention logit of each query head over the allowed keys -> [heads]."""
+    batch, heads, q_len, dim = q.shape
+    kv_heads = k.shape[1]
+    scores = (q.reshape(batch, kv_heads, -1, dim) @ k.transpose(-1, -2)) * scale
+    scores = scores.view(batch, kv_heads, heads // kv_heads, q_len, -1).masked_fill(~mask[:, :, None], float("-inf"))
+    return scores.amax(dim=(0, 3, 4)).reshape(heads)
+
+
 class Attention(torch.nn.Module):
     def __init__(self, config: ModelConfig, layer: int):
         super().__init__()
@@ -85,6 +95,7 @@ class Attention(torch.nn.Module):
         self.sinks = torch.nn.Parameter(torch.zeros(self.heads)) if config.model_type == "gpt_oss" else None
         self.window = config.sliding_window if config.is_sliding(layer) else None
         self.scale = dim ** -0.5
+        self.max_logits: torch.Tensor | None = None  # per head, recorded while training with QK-clip
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor,
                 cache=None) -> torch.Tensor:
@@ -97,5 +108,7 @@ class Attention(torch.nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
             k, v = cache.update(k, v)  # all live slots: [b, kv, slots, dim]
+        if self.max_logits is not None and self.training:
+            self.max_logits = torch.maximum(self.max_logits, max_attention_logits(q, k, mask, self.scale))
         out = grouped_attention(q, k, v, mask, self.scale, self.sinks)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, self.heads * self.head_dim))

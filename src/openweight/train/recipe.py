@@ -79,12 +79,61 @@ def run_sft(recipe: dict, out: Path) -> Path:
     return out / "sft" / "model"
 
 
+def run_grpo(recipe: dict, out: Path) -> Path:
+    """Reinforcement learning from the SFT model on task rewards; export to out/grpo/model."""
+    import random
+
+    from .. import load
+    from ..api import LM
+    from ..evaluate.tasks import task_prompt
+    from ..tasks import FAMILIES
+    from ..tasks.reward import score_reply, task_reward
+    from .grpo import GRPOConfig, train_grpo
+
+    spec = recipe["GRPO"]
+    lm = load(out / "sft" / "model")
+    names = list(spec["mixture"])
+
+    def prompts(step: int, n: int):
+        rng = random.Random(f"{recipe['SEED']}:grpo:{step}")
+        items = []
+        for _ in range(n):
+            family = FAMILIES[rng.choices(names, [spec["mixture"][k] for k in names])[0]]
+            items.append((family.sample(rng, split="train"), rng.choice(spec["efforts"])))
+        return items, [task_prompt(problem, effort, lm.tokenizer) for problem, effort in items]
+
+    def reward(item, reply):
+        score = score_reply(item[0], reply, lm.tokenizer)
+        return task_reward(score, spec.get("format_weight", 0.1)), score.correct
+
+    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
+    config = GRPOConfig(**spec["train"], seed=recipe["SEED"])
+    train_grpo(lm.model, prompts, reward, config, out / "grpo", stops,
+               pad_id=lm.config.pad_token_id or 0)
+    LM(lm.model, lm.tokenizer).save(out / "grpo" / "model")
+    return out / "grpo" / "model"
+
+
+def export(recipe: dict, out: Path, stage: str, destination: Path) -> None:
+    """The built-in model: weights in bfloat16 (half the bytes; loaded back to float32)."""
+    from .. import load
+
+    lm = load(out / stage / "model")
+    lm.model.to(torch.bfloat16)
+    lm.save(destination)
+
+
+STAGES = ("tokenizer", "sft", "grpo", "all")
+
+
 def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
     recipe, out = load_recipe(path), Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} ({', '.join(STAGES)})")
     if stage == "tokenizer":
         train_tokenizer(recipe, out)
-    elif stage in ("sft", "all"):
+    if stage in ("sft", "all") and not (out / "sft" / "model" / "config.json").exists():
         run_sft(recipe, out)
-    else:
-        raise ValueError(f"unknown stage {stage!r} (tokenizer, sft, all)")
+    if stage in ("grpo", "all") and "GRPO" in recipe:
+        run_grpo(recipe, out)

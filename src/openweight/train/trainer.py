@@ -22,6 +22,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batches, Example
 from .optim import build_optimizers
 from .plot import plot_metrics
+from .qk_clip import clip, start_tracking
 from .schedule import lr_multiplier
 
 
@@ -41,6 +42,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
     length_window: int = 0  # sort by length within windows of this many steps (0: plain shuffle)
+    qk_clip: float | None = None  # tau of Kimi K2's QK-clip (e.g. 100); None: off
     progress: bool = True
     plot: bool = True  # curves.png beside metrics.jsonl at the end
 
@@ -80,6 +82,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay)
     peak = [[group["lr"] for group in o.param_groups] for o in optimizers]
     start = load_checkpoint(out, model, optimizers)
+    if config.qk_clip is not None:
+        start_tracking(model)
     batches = Batches(examples, config.batch_size, config.accumulation, config.seed, pad_id,
                       window=config.length_window * config.batch_size * config.accumulation * world)
     metrics_path = out / "metrics.jsonl"
@@ -114,11 +118,14 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         for optimizer in optimizers:
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
+        clipped_heads = clip(model, config.qk_clip) if config.qk_clip is not None else 0
         seconds = time.perf_counter() - t0
         tokens = sum(len(e.ids) for e in batches.step_examples(step, world))
         record = {"step": step + 1, "loss": total_loss.item(), "lr": config.lr * scale,
                   "grad_norm": float(norm), "tokens": tokens, "tokens_per_s": tokens / seconds,
                   "elapsed_s": time.perf_counter() - began}
+        if config.qk_clip is not None:
+            record["clipped_heads"] = clipped_heads
         history.append(record)
         if rank == 0:
             with open(metrics_path, "a") as f:
