@@ -31,3 +31,6 @@ GRPO = dict(
     train=dict(steps=60, prompts_per_step=8, group_size=8, max_new_tokens=640, temperature=1.0, variant="dapo",
                clip_low=0.2, clip_high=0.28, updates=2, lr=2e-4, optimizer="adamw", checkpoint_every=5),
 )
+
+# Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.
+EXPORT = "models/openweight-mini"

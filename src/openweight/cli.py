@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     t = commands.add_parser("train", help="run a training recipe (resumes where a killed run stopped)")
     t.add_argument("recipe", help="a recipe file, e.g. recipes/openweight_mini.py")
     t.add_argument("--out", help="run folder (default: runs/<recipe name>)")
-    t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "grpo", "all"])
+    t.add_argument("--stage", default="all", choices=["tokenizer", "sft", "grpo", "export", "all"])
     t.set_defaults(run=train)
 
     e = commands.add_parser("eval", help="held-out task accuracy per family and effort")

@@ -123,7 +123,7 @@ def export(recipe: dict, out: Path, stage: str, destination: Path) -> None:
     lm.save(destination)
 
 
-STAGES = ("tokenizer", "sft", "grpo", "all")
+STAGES = ("tokenizer", "sft", "grpo", "export", "all")
 
 
 def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
@@ -137,3 +137,6 @@ def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
         run_sft(recipe, out)
     if stage in ("grpo", "all") and "GRPO" in recipe:
         run_grpo(recipe, out)
+    if stage in ("export", "all") and "EXPORT" in recipe:
+        last = "grpo" if (out / "grpo" / "model" / "config.json").exists() else "sft"
+        export(recipe, out, last, Path(recipe["EXPORT"]))
