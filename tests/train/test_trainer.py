@@ -108,3 +108,17 @@ def test_qk_clip_bounds_the_attention_logits():
     with torch.no_grad():
         model(ids)
     assert torch.allclose(attention.max_logits, torch.full((4,), tau), rtol=1e-4)
+
+
+def test_length_windows_group_alike_lengths_and_keep_every_example():
+    from openweight.train.data import Batches, Example
+
+    examples = [Example(list(range(n)), [True] * n) for n in range(2, 66)]
+    batches = Batches(examples, batch_size=4, accumulation=1, seed=3, window=16)
+    steps = [batches.step_examples(s) for s in range(16)]
+    assert sorted(len(e.ids) for step in steps for e in step) == list(range(2, 66))  # one epoch, each once
+    spreads = [max(len(e.ids) for e in step) - min(len(e.ids) for e in step) for step in steps]
+    plain = Batches(examples, batch_size=4, accumulation=1, seed=3)
+    plain_spreads = [max(len(e.ids) for e in st) - min(len(e.ids) for e in st)
+                     for st in (plain.step_examples(s) for s in range(16))]
+    assert sum(spreads) < sum(plain_spreads) / 2

@@ -30,14 +30,22 @@ class Batches:
         self._orders: dict[int, list[int]] = {}
 
     def _order(self, epoch: int) -> list[int]:
-        """A seeded shuffle, sorted by length within windows of `window` examples so that a batch's
-        sequences are alike in length (little padding) while the windows stay random."""
+        """A seeded shuffle; with `window`, each window of examples is sorted by length and cut into
+        steps whose order is shuffled again: a step's sequences are alike in length (little padding),
+        consecutive steps are not."""
+        rng = random.Random(self.seed * 1_000_003 + epoch)
         order = list(range(len(self.examples)))
-        random.Random(self.seed * 1_000_003 + epoch).shuffle(order)
+        rng.shuffle(order)
         if not self.window:
             return order
-        return [i for start in range(0, len(order), self.window)
-                for i in sorted(order[start:start + self.window], key=lambda i: len(self.examples[i].ids))]
+        per_step = self.batch_size * self.accumulation
+        out = []
+        for start in range(0, len(order), self.window):
+            window = sorted(order[start:start + self.window], key=lambda i: len(self.examples[i].ids))
+            steps = [window[i:i + per_step] for i in range(0, len(window), per_step)]
+            rng.shuffle(steps)
+            out += [i for step in steps for i in step]
+        return out
 
     def step_examples(self, step: int, world: int = 1) -> list[Example]:
         per_step = self.batch_size * self.accumulation * world
