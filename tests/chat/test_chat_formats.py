@@ -1,7 +1,6 @@
 """lm.chat on every format: harmony decoding into reasoning, answer and tool calls; a trained tokenizer."""
 
 import pytest
-import torch
 
 import openweight
 from openweight.chat.formats import ChatFormat, HarmonyDecoder, with_settings

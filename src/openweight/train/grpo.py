@@ -22,7 +22,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..engine.generate import generate_ids
 from ..engine.sampling import SamplingParams

@@ -8,7 +8,7 @@ stream inside a header) still becomes messages: the text is kept and `error` say
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .render import SPECIAL_TOKENS
 
