@@ -121,3 +121,11 @@ def test_not_a_gguf_file(tmp_path):
     path.write_bytes(b"not a gguf file at all")
     with pytest.raises(CheckpointError, match="broken.gguf"):
         openweight.load(path)
+
+
+def test_built_in_model_missing_says_how_to_make_it(monkeypatch, tmp_path):
+    from openweight import registry
+
+    monkeypatch.setitem(registry.BUILT_IN, "openweight-mini", tmp_path / "nowhere")
+    with pytest.raises(CheckpointError, match="openweight train recipes/openweight_mini.py"):
+        openweight.load()
