@@ -85,7 +85,6 @@ def train(args) -> None:
 
     from .train.recipe import run
 
-    torch.set_grad_enabled(True)
     run(args.recipe, args.out or Path("runs") / Path(args.recipe).stem, args.stage)
 
 
@@ -129,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)
-    torch.set_grad_enabled(False)
     try:
-        args.run(args)
+        with torch.set_grad_enabled(args.command == "train"):  # restored on return: main() is callable in-process
+            args.run(args)
     except OpenweightError as e:
         print(f"openweight: error: {e}", file=sys.stderr)
         return 2
