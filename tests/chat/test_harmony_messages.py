@@ -35,16 +35,8 @@ def test_reasoning_effort_changes_the_system_message_and_nothing_else():
         {systems[0].replace("Reasoning: low", "")}
 
 
-def test_openai_style_messages_map_to_harmony_messages():
-    openai_style = [
-        {"role": "system", "content": "Answer tersely.", "reasoning_effort": "high"},
-        {"role": "user", "content": "What is 1234 * 5678?"},
-        {"role": "assistant", "reasoning_content": "Big product; use the tool.", "content": None,
-         "tool_calls": [{"id": "call_1", "type": "function",
-                         "function": {"name": "calculate", "arguments": '{"expression": "1234 * 5678"}'}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "7006652"},
-        {"role": "assistant", "content": "7006652"},
-    ]
+def test_openai_style_messages_map_to_harmony_messages(openai_tool_conversation):
+    openai_style = openai_tool_conversation
     explicit = [
         {"role": "system", "reasoning_effort": "high"},
         {"role": "developer", "instructions": "Answer tersely."},

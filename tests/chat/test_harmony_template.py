@@ -59,15 +59,6 @@ def test_template_matches_renderer(golden, kind, hf_tokenizer):
     assert ids == golden[kind]["ids"]
 
 
-OPENAI_STYLE = [
-    {"role": "system", "content": "Answer tersely.", "reasoning_effort": "high"},
-    {"role": "user", "content": "What is 1234 * 5678?"},
-    {"role": "assistant", "reasoning_content": "Big product; use the tool.", "content": None,
-     "tool_calls": [{"id": "call_1", "type": "function",
-                     "function": {"name": "calculate", "arguments": '{"expression": "1234 * 5678"}'}}]},
-    {"role": "tool", "tool_call_id": "call_1", "content": "7006652"},
-    {"role": "assistant", "content": "7006652"},
-]
 TOOLS = [{"type": "function", "function": {"name": "calculate", "description": "Arithmetic.",
                                            "parameters": {"type": "object",
                                                           "properties": {"expression": {"type": "string"}},
@@ -76,10 +67,10 @@ TOOLS = [{"type": "function", "function": {"name": "calculate", "description": "
 
 @pytest.mark.parametrize("cut", [2, 4, 5])
 @pytest.mark.parametrize("generation", [True, False])
-def test_openai_style_with_tools_and_effort_kwargs(hf_tokenizer, cut, generation):
+def test_openai_style_with_tools_and_effort_kwargs(hf_tokenizer, cut, generation, openai_tool_conversation):
     from openweight.chat.formats import with_settings
 
-    messages = OPENAI_STYLE[:cut]
+    messages = openai_tool_conversation[:cut]
     expected = harmony.render(with_settings(messages, "low", TOOLS), for_training=not generation)
     got = hf_tokenizer.apply_chat_template(messages, chat_template=TEMPLATE, tools=TOOLS, reasoning_effort="low",
                                            tokenize=False, add_generation_prompt=generation)
