@@ -5,6 +5,7 @@ A format turns messages into prompt ids and decodes generated tokens into ChatDe
 
 from __future__ import annotations
 
+from ..engine.generate import TextStream
 from .harmony import TokenParser, render_ids
 from .reply import ChatDelta, ChatReply, ToolCallDelta
 from .template import render_chat
@@ -72,34 +73,27 @@ class TemplateDecoder:
     """Text of a template model -> deltas; <think>...</think> becomes reasoning when the model has it."""
 
     def __init__(self, tokenizer, think: bool, in_reasoning: bool):
-        self.tokenizer = tokenizer
+        self.text = TextStream(tokenizer)
         self.think = ThinkParser(in_reasoning) if think else None
         self.reply = ChatReply()
-        self._ids: list[int] = []
-        self._emitted = 0
 
     def feed(self, token: int) -> ChatDelta:
-        self._ids.append(token)
-        text = self.tokenizer.decode(self._ids, skip_special_tokens=True)
-        if text.endswith("\ufffd"):
-            return ChatDelta()
-        return self._text(text)
+        return self._route(self.text.push(token))
 
     def finish(self, finish_reason: str) -> tuple[ChatDelta, ChatReply]:
-        delta = self._text(self.tokenizer.decode(self._ids, skip_special_tokens=True))
+        delta = self._route(self.text.flush())
         if self.think is not None:
             tail = self.think.finish()
-            delta = ChatDelta(delta.reasoning + tail.reasoning, delta.content + tail.content)
             self.reply.add(ChatDelta(tail.reasoning, tail.content))
+            delta = ChatDelta(delta.reasoning + tail.reasoning, delta.content + tail.content)
         self.reply.finish_reason = finish_reason
         return delta, self.reply
 
-    def _text(self, text: str) -> ChatDelta:
-        new, self._emitted = text[self._emitted:], len(text)
+    def _route(self, text: str) -> ChatDelta:
         if self.think is None:
-            delta = ChatDelta(content=new)
+            delta = ChatDelta(content=text)
         else:
-            split = self.think.feed(new)
+            split = self.think.feed(text)
             delta = ChatDelta(split.reasoning, split.content)
         self.reply.add(delta)
         return delta

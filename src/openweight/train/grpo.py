@@ -28,6 +28,7 @@ from ..engine.sampling import SamplingParams
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import build_optimizers
 from .plot import plot_metrics
+from .trainer import keep_metrics_before
 
 
 @dataclass
@@ -146,9 +147,7 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
     optimizers = build_optimizers(model.requires_grad_(True), config.optimizer, config.lr, config.weight_decay)
     start = load_checkpoint(out, model, optimizers)
     metrics_path, history = out / "metrics.jsonl", []
-    if metrics_path.exists():
-        kept = [line for line in metrics_path.read_text().splitlines() if json.loads(line)["step"] <= start]
-        metrics_path.write_text("".join(line + "\n" for line in kept))
+    keep_metrics_before(metrics_path, start)
     for step in range(start, config.steps):
         t0 = time.perf_counter()
         items, prompts = sample_prompts(step, config.prompts_per_step)

@@ -88,7 +88,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
                       window=config.length_window * config.batch_size * config.accumulation * world)
     metrics_path = out / "metrics.jsonl"
     if rank == 0:
-        _keep_metrics_before(metrics_path, start)
+        keep_metrics_before(metrics_path, start)
         (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     progress = _Progress(config.steps, start) if config.progress and rank == 0 else None
     history, began = [], time.perf_counter()
@@ -99,7 +99,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             for group, lr in zip(optimizer.param_groups, lrs):
                 group["lr"] = lr * scale
         # Every rank knows the step's whole batch, so each divides by the same global token count.
-        learnt = sum(sum(e.mask[1:]) for e in batches.step_examples(step, world))
+        step_examples = batches.step_examples(step, world)
+        learnt = sum(sum(e.mask[1:]) for e in step_examples)
         total_loss = torch.zeros(())
         micro = batches.micro_batches(step, rank, world)
         for i, (inputs, targets) in enumerate(micro):
@@ -120,7 +121,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             optimizer.zero_grad(set_to_none=True)
         clipped_heads = clip(model, config.qk_clip) if config.qk_clip is not None else 0
         seconds = time.perf_counter() - t0
-        tokens = sum(len(e.ids) for e in batches.step_examples(step, world))
+        tokens = sum(len(e.ids) for e in step_examples)
         record = {"step": step + 1, "loss": total_loss.item(), "lr": config.lr * scale,
                   "grad_norm": float(norm), "tokens": tokens, "tokens_per_s": tokens / seconds,
                   "elapsed_s": time.perf_counter() - began}
@@ -144,7 +145,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     return history
 
 
-def _keep_metrics_before(path: Path, step: int) -> None:
+def keep_metrics_before(path: Path, step: int) -> None:
     """On resume, drop metric lines of steps the checkpoint does not include (they will be redone)."""
     if not path.exists():
         return
