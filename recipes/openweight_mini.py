@@ -17,10 +17,10 @@ MODEL = dict(
 )
 
 SFT = dict(
-    examples=40000, max_tokens=1024,
-    mixture={"add_sub": 1.0, "multiplication": 1.5, "linear": 1.0, "sorting": 0.7, "countdown": 1.0},
+    examples=57600, max_tokens=1024,
+    mixture={"add_sub": 1.0, "multiplication": 1.5, "linear": 1.0, "sorting": 0.5, "countdown": 1.0},
     tool_fraction=0.2,
-    train=dict(steps=4000, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
+    train=dict(steps=3600, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
                optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32),
 )
 

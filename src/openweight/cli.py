@@ -76,7 +76,7 @@ def evaluate(args) -> None:
     lm = load(args.model, args.dtype)
     table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
-                     max_new_tokens=args.max_new_tokens)
+                     max_new_tokens=args.max_new_tokens, with_tool=args.tool)
     print(table)
 
 
@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--problems", type=int, default=500, help="per family and effort")
     e.add_argument("--difficulty", type=int, help="one difficulty (default: mixed)")
     e.add_argument("--max-new-tokens", type=int, default=1024)
+    e.add_argument("--tool", action="store_true", help="offer the calculate tool and answer the model's calls")
     e.add_argument("--out", default="eval", help="folder for eval.json and eval.md")
     e.set_defaults(run=evaluate)
 

@@ -10,6 +10,7 @@ from openweight.chat.harmony import SPECIAL_TOKENS
 from openweight.evaluate.tasks import report, wilson_interval
 from openweight.tasks import FAMILIES
 from openweight.tasks.reward import score_reply, task_reward
+from openweight.tasks.tools import answer_tool_call, calculate
 from openweight.tasks.traces import conversation
 from openweight.tokenizer import Tokenizer
 
@@ -67,3 +68,24 @@ def test_eval_command_writes_json_and_markdown(make_hf_model, tokenizer, tmp_pat
     assert "| add_sub |" in (tmp_path / "eval" / "eval.md").read_text()
     _, table = report([], "empty")
     assert table.startswith("### empty")
+
+
+def test_calculate_is_exact_and_explains_bad_input():
+    assert calculate("1234 * 5678") == "7006652"
+    assert calculate("(7 - 3) / 6") == "2/3"
+    assert calculate("2 ** 10").startswith("error:") and calculate("1/0").startswith("error:")
+
+
+def test_a_tool_call_is_answered_as_the_trained_conversation_continues(tokenizer):
+    rng = random.Random(4)
+    problem = FAMILIES["multiplication"].sample(rng, 4)
+    messages = conversation(problem, "high", rng, with_tool=True)
+    full, _ = harmony.render_ids(messages, tokenizer, for_training=True)
+    prompt, _ = harmony.render_ids(messages[:3], tokenizer)  # system, developer (the tool), user
+    reply = full[len(prompt):]
+    call_end = reply.index(tokenizer.token_id("<|call|>")) + 1
+    answer = answer_tool_call(reply[:call_end], tokenizer)
+    assert tokenizer.decode(answer) == (f"<|start|>functions.calculate to=assistant<|channel|>commentary"
+                                        f"<|message|>{problem.answer}<|end|><|start|>assistant")
+    assert full[:len(prompt) + call_end + len(answer)] == prompt + reply[:call_end] + answer
+    assert answer_tool_call(reply[:call_end - 1], tokenizer) is None  # no call made (yet)

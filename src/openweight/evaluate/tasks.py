@@ -15,6 +15,7 @@ from ..chat import harmony
 from ..engine.generate import generate_ids
 from ..tasks import FAMILIES
 from ..tasks.reward import score_reply
+from ..tasks.tools import answer_tool_call
 from ..tasks.traces import prompt_messages
 from ..weights.atomic import atomic_write_text
 
@@ -38,6 +39,7 @@ class Cell:
     correct: int
     well_formed: int
     reasoning_tokens: float
+    with_tool: bool = False
 
     @property
     def accuracy(self) -> float:
@@ -49,26 +51,51 @@ def task_prompt(problem, effort: str, tokenizer, with_tool: bool = False) -> lis
 
 
 def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
-                  batch_size: int = 32, max_new_tokens: int = 1024) -> Cell:
-    """Greedy replies to `problems` held-out problems of one family at one effort."""
+                  batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False) -> Cell:
+    """Greedy replies to `problems` held-out problems of one family at one effort. With the tool
+    offered, a reply's calls to `calculate` are answered and the model goes on, within the same
+    budget of `max_new_tokens` for everything it writes."""
     rng = random.Random(f"{seed}:{family}:{difficulty}")
     items = [FAMILIES[family].sample(rng, difficulty, split="test") for _ in range(problems)]
-    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
     correct = formed = reasoning = 0
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
-        prompts = [task_prompt(p, effort, lm.tokenizer) for p in chunk]
-        replies: list[list[int]] = [[] for _ in chunk]
-        for step in generate_ids(lm.model, prompts, max_new_tokens, stop_token_ids=stops):
-            for row, token in enumerate(step):
-                if token is not None:
-                    replies[row].append(token)
-        for problem, reply in zip(chunk, replies):
+        prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in chunk]
+        for problem, reply in zip(chunk, replies_with_tools(lm, prompts, max_new_tokens)):
             score = score_reply(problem, reply, lm.tokenizer)
             correct += score.correct
             formed += score.well_formed
             reasoning += score.reasoning_tokens
-    return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)))
+    return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
+                with_tool)
+
+
+def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4) -> list[list[int]]:
+    """Greedy replies; a reply that ends in a tool call gets the result appended and is continued."""
+    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
+    replies: list[list[int]] = [[] for _ in prompts]
+    active = list(range(len(prompts)))
+    for round_ in range(max_calls + 1):
+        budget = {i: max_new_tokens - len(replies[i]) for i in active}
+        active = [i for i in active if budget[i] > 0]
+        if not active:
+            break
+        new: dict[int, list[int]] = {i: [] for i in active}
+        steps = generate_ids(lm.model, [prompts[i] + replies[i] for i in active], max(budget.values()),
+                             stop_token_ids=stops)
+        for step in steps:
+            for row, token in zip(active, step):
+                if token is not None and len(new[row]) < budget[row]:
+                    new[row].append(token)
+        calling = []
+        for i in active:
+            replies[i] += new[i]
+            answer = answer_tool_call(replies[i], lm.tokenizer) if round_ < max_calls else None
+            if answer is not None:
+                replies[i] += answer
+                calling.append(i)
+        active = calling
+    return replies
 
 
 def report(cells: list[Cell], title: str) -> tuple[dict, str]:
@@ -78,22 +105,25 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
         low, high = wilson_interval(c.correct, c.problems)
         rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
                      "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
-                     "reasoning_tokens": c.reasoning_tokens})
-    lines = [f"### {title}", "", "| family | difficulty | effort | accuracy (95% CI) | reasoning tokens | n |",
-             "|---|---|---|---|---:|---:|"]
+                     "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool})
+    lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n |",
+             "|---|---|---|---|---|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['family']} | {r['difficulty'] or 'mixed'} | {r['effort']} | {100 * r['accuracy']:.1f}% "
-                     f"({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | {r['reasoning_tokens']:.0f} | "
+        tool = "calculate" if r["tool"] else "-"
+        lines.append(f"| {r['family']} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
+                     f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | {r['reasoning_tokens']:.0f} | "
                      f"{r['problems']} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
 
 
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
-             difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024) -> str:
+             difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
+             with_tool: bool = False) -> str:
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown task family {unknown[0]!r} (known: {', '.join(FAMILIES)})")
-    cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens)
+    cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
+                           with_tool=with_tool)
              for f in families for e in efforts]
     data, table = report(cells, title)
     out.mkdir(parents=True, exist_ok=True)

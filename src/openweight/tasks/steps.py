@@ -1,56 +1,85 @@
-"""Written-out arithmetic, one column or digit at a time, as the high-effort traces show it.
+"""Written-out arithmetic a small model can follow: one digit per line, each line built from the last.
 
-Every line is short and regular, so a small model can learn to produce and follow it; a step that
-a larger one would do in its head is still spelt out.
+A line restates what is left of the operands, so the digit it works on always sits right before an
+operator or a colon, and it ends with the digits of the result found so far:
+
+    457+38: 7+8=15; 5        the last digits of 457 and 38; result so far 5, carry 1 to the next line
+    45+3 c1: 5+3+1=9; 95
+    4+0: 4+0=4; 495
+
+A model that only has to look at the line above never has to count positions inside a long number,
+which is what a few-million-parameter transformer gets wrong. The same layout serves addition,
+subtraction (with borrows), multiplication by a digit and long division.
 """
 
 from __future__ import annotations
 
 
-def column_add(a: int, b: int) -> tuple[list[str], int]:
-    """Lines adding two non-negative integers right to left with carries, and the sum."""
-    xs, ys = str(a)[::-1], str(b)[::-1]
-    lines, carry, digits = [], 0, []
-    for i in range(max(len(xs), len(ys))):
-        x = int(xs[i]) if i < len(xs) else 0
-        y = int(ys[i]) if i < len(ys) else 0
+def _rest(digits: str) -> str:
+    """What is left of a number once its last digit is used ('' when none)."""
+    return digits[:-1]
+
+
+def add(a: int, b: int) -> tuple[list[str], int]:
+    """Lines adding two non-negative integers from the right, and the sum."""
+    xs, ys, carry, so_far, lines = str(a), str(b), 0, "", []
+    while xs or ys:
+        x, y = int(xs[-1]) if xs else 0, int(ys[-1]) if ys else 0
         total = x + y + carry
-        expr = f"{x}+{y}" + (f"+{carry}" if carry else "")
-        digit, carry = total % 10, total // 10
-        digits.append(str(digit))
-        lines.append(f"{expr}={total}, write {digit}" + (f", carry {carry}" if carry else ""))
-    if carry:
-        digits.append(str(carry))
-        lines.append(f"write the last carry {carry}")
+        last = len(xs) <= 1 and len(ys) <= 1
+        so_far = (str(total) if last else str(total % 10)) + so_far
+        lines.append(f"{xs or 0}+{ys or 0}{f' c{carry}' if carry else ''}: {x}+{y}{f'+{carry}' if carry else ''}"
+                     f"={total}; {so_far}")
+        carry, xs, ys = total // 10, _rest(xs), _rest(ys)
     return lines, a + b
 
 
-def column_subtract(a: int, b: int) -> tuple[list[str], int]:
-    """Lines subtracting b from a (a >= b >= 0) right to left with borrows, and the difference."""
-    xs, ys = str(a)[::-1], str(b)[::-1]
-    lines, borrow = [], 0
-    for i in range(len(xs)):
-        top, y = int(xs[i]), int(ys[i]) if i < len(ys) else 0
-        expr = f"{top}-{y}" + (f"-{borrow}" if borrow else "")
-        value = top - y - borrow
+def subtract(a: int, b: int) -> tuple[list[str], int]:
+    """Lines subtracting b from a (a >= b >= 0) from the right with borrows, and the difference."""
+    if not a >= b >= 0:
+        raise ValueError(f"subtract needs a >= b >= 0, got {a} and {b}")
+    xs, ys, borrow, so_far, lines = str(a), str(b), 0, "", []
+    while xs:
+        x, y = int(xs[-1]), int(ys[-1]) if ys else 0
+        expr = f"{x}-{y}{f'-{borrow}' if borrow else ''}"
+        value = x - y - borrow
+        head = f"{xs}-{ys or 0}{f' b{borrow}' if borrow else ''}: "
         if value < 0:
-            lines.append(f"{expr} is negative, borrow: {expr.replace(str(top), str(top + 10), 1)}={value + 10}, "
-                         f"write {value + 10}")
-            borrow = 1
+            so_far = str(value + 10) + so_far
+            lines.append(f"{head}{expr}<0, 1{expr}={value + 10}; {so_far}")
         else:
-            lines.append(f"{expr}={value}, write {value}")
-            borrow = 0
+            so_far = str(value) + so_far
+            lines.append(f"{head}{expr}={value}; {so_far}")
+        borrow, xs, ys = int(value < 0), _rest(xs), _rest(ys)
     return lines, a - b
 
 
-def digit_multiply(a: int, d: int) -> tuple[list[str], int]:
-    """Lines multiplying a by one digit d right to left with carries, and the product."""
-    lines, carry = [], 0
-    for ch in str(a)[::-1]:
-        total = int(ch) * d + carry
-        expr = f"{ch}*{d}" + (f"+{carry}" if carry else "")
-        carry = total // 10
-        lines.append(f"{expr}={total}, write {total % 10}" + (f", carry {carry}" if carry else ""))
-    if carry:
-        lines.append(f"write the last carry {carry}")
+def multiply_digit(a: int, d: int) -> tuple[list[str], int]:
+    """Lines multiplying a non-negative integer by one digit from the right, and the product."""
+    xs, carry, so_far, lines = str(a), 0, "", []
+    while xs:
+        x = int(xs[-1])
+        total = x * d + carry
+        so_far = (str(total) if len(xs) == 1 else str(total % 10)) + so_far
+        lines.append(f"{xs}*{d}{f' c{carry}' if carry else ''}: {x}*{d}{f'+{carry}' if carry else ''}"
+                     f"={total}; {so_far}")
+        carry, xs = total // 10, _rest(xs)
     return lines, a * d
+
+
+def divide(n: int, d: int) -> tuple[list[str], int, int]:
+    """Lines of long division of n >= 0 by d > 0 from the left, the quotient and the remainder.
+
+    Each line takes the next digit after the remainder so far: '90 r18: 189=21*9+0; 009' reads
+    'digits left 90, remainder 18: 189 is 21*9 + 0, quotient so far 009'.
+    """
+    if n < 0 or d <= 0:
+        raise ValueError(f"divide needs n >= 0 and d > 0, got {n} and {d}")
+    digits, remainder, quotient, lines = str(n), 0, "", []
+    while digits:
+        current = remainder * 10 + int(digits[0])
+        q, remainder_next = divmod(current, d)
+        quotient += str(q)
+        lines.append(f"{digits} r{remainder}: {current}={d}*{q}+{remainder_next}; {quotient}")
+        remainder, digits = remainder_next, digits[1:]
+    return lines, n // d, n % d

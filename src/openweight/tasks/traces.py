@@ -13,65 +13,65 @@ import re
 
 from .base import Problem
 from .countdown import evaluate
-from .steps import column_add, column_subtract, digit_multiply
+from .steps import add, divide, multiply_digit, subtract
+from .tools import CALCULATE
 
 IDENTITY = "You are openweight-mini, a small reasoning model."
-CALCULATE = {"type": "function", "function": {
-    "name": "calculate", "description": "Evaluates an arithmetic expression exactly.",
-    "parameters": {"type": "object", "properties": {"expression": {"type": "string"}}, "required": ["expression"]}}}
 EFFORTS = ("low", "medium", "high")
 TOOL_FROM_DIGITS = 3  # with the tool offered, products of 3-digit numbers and up go to it
 
 
-def _compact(lines: list[str]) -> str:
-    """'9+8=17, write 7, carry 1' -> '9+8=17 c1': the medium-effort form of written-out steps."""
-    short = [re.sub(r", write \d+", "", line).replace(", carry ", " c") for line in lines]
-    return "; ".join(short)
+def _difference(a: int, b: int) -> tuple[list[str], int]:
+    """Lines computing a - b for non-negative a and b, negative results included."""
+    if a >= b:
+        return subtract(a, b)
+    lines, value = subtract(b, a)
+    return [f"{a}<{b}, so {a}-{b} is -({b}-{a}):", *lines], -value
+
+
+def _units_check(a: int, op: str, b: int, result: int) -> str:
+    """A real check a model can do in its head: the units digit of the result, from the operands'."""
+    if op == "*":
+        return (f"Check: {a % 10}*{b % 10}={(a % 10) * (b % 10)} ends in {(a * b) % 10}, "
+                f"and so does {result}. Correct.")
+    if op == "+":
+        return f"Check: {a % 10}+{b % 10}={a % 10 + b % 10} ends in {result % 10}, like {result}. Correct."
+    if result >= 0:  # a - b = r, so r + b = a
+        return f"Check: {result % 10}+{b % 10}={result % 10 + b % 10} ends in {a % 10}, like {a}. Correct."
+    return f"Check: {-result % 10}+{a % 10}={-result % 10 + a % 10} ends in {b % 10}, like {b}. Correct."
 
 
 def _add_sub(p: Problem, effort: str) -> str:
     a, op, b = p.data
-    result = int(p.answer)
-    if op == "+":
-        lines, _ = column_add(a, b)
-        check = f"Check: {result} - {b} = {a}. Correct."
-    elif a >= b:
-        lines, _ = column_subtract(a, b)
-        check = f"Check: {result} + {b} = {a}. Correct."
-    else:
-        lines, _ = column_subtract(b, a)
-        lines = [f"{a} is less than {b}, so compute {b} - {a} and make it negative."] + lines
-        check = f"Check: {result} + {b} = {a}. Correct."
+    lines, result = add(a, b) if op == "+" else _difference(a, b)
     if effort == "medium":
-        return f"{a} {op} {b}: {_compact(lines)}. So {a} {op} {b} = {result}."
-    return "\n".join([f"{a} {op} {b}, column by column from the right:", *lines,
-                      f"So {a} {op} {b} = {result}.", check])
+        return "\n".join([*lines, f"{a} {op} {b} = {result}."])
+    return "\n".join([f"{a} {op} {b}, digit by digit from the right (result so far after ';'):", *lines,
+                      f"So {a} {op} {b} = {result}.", _units_check(a, op, b, result)])
 
 
 def _multiplication(p: Problem, effort: str) -> str:
     a, b = p.data
-    partials, lines = [], [f"{a} * {b}: multiply {a} by each digit of {b}, from the right."]
-    for k, d in enumerate(reversed(str(b))):
-        steps, product = digit_multiply(a, int(d))
-        shifted = product * 10 ** k
-        partials.append(shifted)
-        shift = f", shifted {k} place{'s' if k > 1 else ''}: {shifted}" if k else ""
-        if effort == "medium":
-            lines.append(f"{a} * {d} = {product}{shift}")
-        else:
-            lines += [f"{a} * {d}:", *steps, f"{a} * {d} = {product}{shift}"]
-    total = partials[0]
-    for part in partials[1:]:
-        if effort == "medium":
-            lines.append(f"{total} + {part} = {total + part}")
-        else:
-            steps, _ = column_add(total, part)
-            lines += [f"Add {total} + {part}:", *steps, f"{total} + {part} = {total + part}"]
-        total += part
+    high = effort == "high"
+    lines = [f"{a} * {b}: multiply {a} by each digit of {b}, from the right, and add up."] if high else []
+    rest, total = str(b), 0
+    for shift in range(len(str(b))):
+        d = int(rest[-1])
+        rest, zeros = rest[:-1], f", then {shift} zero{'s' if shift > 1 else ''}" if shift else ""
+        if d == 0:
+            lines.append(f"{rest}0 ends in 0: nothing to add")
+            continue
+        steps, product = multiply_digit(a, d)
+        shifted = product * 10 ** shift
+        lines += [f"{rest}{d} ends in {d}: {a} * {d}{zeros}", *steps,
+                  f"{a} * {d} = {product}" + (f", {shifted}" if shift else "")]
+        if total:
+            steps, _ = add(total, shifted)
+            lines += [*steps, f"{total} + {shifted} = {total + shifted}"]
+        total += shifted
     lines.append(f"So {a} * {b} = {total}.")
-    if effort == "high":
-        lines.append(f"Check: {a % 10} * {b % 10} = {(a % 10) * (b % 10)} ends in {(a * b) % 10}, "
-                     f"and so does {total}. Correct.")
+    if high:
+        lines.append(_units_check(a, "*", b, total))
     return "\n".join(lines)
 
 
@@ -80,18 +80,38 @@ def _signed(n: int) -> str:
     return f"+ {n}" if n >= 0 else f"- {-n}"
 
 
+def _signed_sum(p: int, q: int) -> tuple[list[str], int]:
+    """Lines computing p + q for integers of any sign, by adding or subtracting the sizes."""
+    if p >= 0 and q >= 0:
+        return add(p, q)
+    if p < 0 and q < 0:
+        lines, total = add(-p, -q)
+        return [f"Both negative: add {-p} and {-q}, then negate.", *lines], -total
+    positive, negative = (p, -q) if p >= 0 else (q, -p)
+    return _difference(positive, negative)
+
+
 def _linear(p: Problem, effort: str) -> str:
     a, b, c = p.data
-    x = (c - b) // a
     ax = "x" if a == 1 else "-x" if a == -1 else f"{a}x"
-    moved = f"{c} {_signed(-b)}"
-    if effort == "medium":
-        return f"{ax} = {moved} = {c - b}, x = {c - b} / {a} = {x}."
-    return "\n".join([f"The equation is {ax} {_signed(b)} = {c}.",
-                      f"Move {b} to the right side: {ax} = {moved} = {c - b}.",
-                      f"Divide both sides by {a}: x = {c - b} / {a} = {x}.",
-                      f"Check: {a} * {x} {_signed(b)} = {a * x} {_signed(b)} = {a * x + b}, and the right side is "
-                      f"{c}. Correct."])
+    lines = [f"{ax} {_signed(b)} = {c}" if b else f"{ax} = {c}"] if effort == "high" else []
+    if b:
+        steps, rhs = _signed_sum(c, -b)
+        lines += [f"{ax} = {c} {_signed(-b)}", *steps, f"{ax} = {rhs}"]
+    else:
+        rhs = c
+    if abs(a) == 1:
+        x = rhs * a
+        lines.append(f"x = {x}")
+    else:
+        steps, quotient, _ = divide(abs(rhs), abs(a))
+        x = quotient if (rhs >= 0) == (a > 0) else -quotient
+        sign = "" if (rhs >= 0) == (a > 0) or rhs == 0 else ", and the signs differ, so x is negative"
+        lines += [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x = {x}"]
+    if effort == "high":
+        lines.append(f"Check: {abs(a) % 10}*{abs(x) % 10}={(abs(a) % 10) * (abs(x) % 10)} ends in "
+                     f"{abs(a * x) % 10}, like {abs(rhs)}. Correct.")
+    return "\n".join(lines)
 
 
 def _sorting(p: Problem, effort: str) -> str:

@@ -1,0 +1,44 @@
+"""The written-out arithmetic: right results, and each line built from the one above it."""
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from openweight.tasks.steps import add, divide, multiply_digit, subtract
+
+numbers = st.integers(0, 10**9)
+
+
+def so_far(line: str) -> str:
+    return line.rsplit("; ", 1)[1]
+
+
+def operands(line: str) -> list[str]:
+    return re.split(r"[-+*]", line.split(":")[0].split(" ")[0])
+
+
+@given(numbers, numbers)
+def test_add_and_subtract_end_with_the_result_and_drop_one_digit_a_line(a, b):
+    lines, total = add(a, b)
+    assert total == a + b and int(so_far(lines[-1])) == a + b
+    for above, below in zip(lines, lines[1:]):
+        assert [x[:-1] or "0" for x in operands(above)] == operands(below)
+        assert so_far(below).endswith(so_far(above))
+    big, small = max(a, b), min(a, b)
+    lines, difference = subtract(big, small)
+    assert difference == big - small and int(so_far(lines[-1])) == big - small
+    assert len(lines) == len(str(big))
+
+
+@given(numbers, st.integers(0, 9))
+def test_multiply_digit(a, d):
+    lines, product = multiply_digit(a, d)
+    assert product == a * d and int(so_far(lines[-1])) == a * d
+
+
+@given(numbers, st.integers(1, 99))
+def test_divide_reads_the_dividend_from_the_left(n, d):
+    lines, quotient, remainder = divide(n, d)
+    assert (quotient, remainder) == divmod(n, d) and int(so_far(lines[-1])) == quotient
+    assert [line.split(" ")[0] for line in lines] == [str(n)[i:] for i in range(len(str(n)))]
