@@ -1,4 +1,4 @@
-"""The `openweight` command line: generate and info."""
+"""The `openweight` command line: generate, chat, eval, train and info."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .errors import OpenweightError
+from .errors import GenerationError, OpenweightError
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -67,6 +67,18 @@ def generate(args) -> None:
     sys.stdout.write("\n")
 
 
+def chat(args) -> None:
+    from . import load
+    from .console import run_chat
+
+    lm = load(args.model, args.dtype)
+    if lm.tokenizer is None:
+        raise GenerationError(f"{args.model} has no tokenizer, so it cannot chat")
+    sampling = dict(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
+    run_chat(lm, args.question, effort=args.effort, system=args.system, max_new_tokens=args.max_new_tokens,
+             sampling=sampling, calculator=args.calculator)
+
+
 def evaluate(args) -> None:
     from pathlib import Path
 
@@ -106,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int)
     g.add_argument("--stop", action="append", help="stop string (repeatable)")
     g.set_defaults(run=generate)
+
+    c = commands.add_parser("chat", help="talk with a model in the terminal (or ask one question)")
+    _add_model_args(c)
+    c.add_argument("question", nargs="?", help="ask this, print the reply and exit (default: interactive)")
+    c.add_argument("--effort", choices=["low", "medium", "high"], help="reasoning effort (harmony models)")
+    c.add_argument("--system", help="system prompt")
+    c.add_argument("--max-new-tokens", type=int, default=1024)
+    c.add_argument("--temperature", type=float, default=0.0, help="0 = greedy")
+    c.add_argument("--top-p", type=float, default=1.0)
+    c.add_argument("--seed", type=int)
+    c.add_argument("--calculator", action="store_true", help="offer the calculate tool and run its calls")
+    c.set_defaults(run=chat)
 
     t = commands.add_parser("train", help="run a training recipe (resumes where a killed run stopped)")
     t.add_argument("recipe", help="a recipe file, e.g. recipes/openweight_mini.py")
