@@ -1,0 +1,204 @@
+"""Continuous batching: one loop serves every request, sharing each decode step among them.
+
+Requests join between decode steps and leave as soon as they finish. A new request's prompt is
+prefilled a chunk per loop turn, so the streams already running keep moving while it loads.
+Tokens go back through each request's `emit` callback, called from the engine's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .sampling import SamplingParams, sample
+from .slot_cache import SlotCache
+
+log = logging.getLogger("openweight.engine")
+
+Emit = Callable[[int | None, str | None], None]  # (token or None, finish reason or None)
+
+
+@dataclass(eq=False)
+class Request:
+    """One generation: emit(token, None) per token, then emit(last_token_or_None, reason) once, where
+    reason is 'stop' (a stop token, which is the last token), 'length', 'cancelled' or 'error'."""
+
+    prompt: list[int]
+    max_new_tokens: int
+    emit: Emit
+    params: SamplingParams = SamplingParams()
+    stop_ids: frozenset[int] = frozenset()
+    seed: int | None = None
+    cancelled: bool = False
+    prefilled: int = 0
+    produced: int = 0
+    last_token: int = 0
+    seen: torch.Tensor | None = None  # bool [vocab], for the repetition penalty
+    generator: torch.Generator | None = None
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0  # decode steps run
+    tokens_out: int = 0
+    prefill_tokens: int = 0
+    batch_size: int = 0  # sequences in the last decode step
+    waiting: int = 0
+
+
+class Engine:
+    """Serves Requests for one model with up to `max_batch` sequences decoding together."""
+
+    def __init__(self, model, max_batch: int = 16, max_context: int | None = None, prefill_chunk: int = 256):
+        self.model = model
+        self.max_batch = max_batch
+        self.max_context = min(max_context or model.config.max_position_embeddings,
+                               model.config.max_position_embeddings)
+        self.prefill_chunk = prefill_chunk
+        self.cache = SlotCache(model.config, max_batch, self.max_context, prefill_chunk, model.dtype)
+        self.rows: list[Request] = []  # decoding, in rows 0..n-1
+        self.loading: Request | None = None  # being prefilled, in row n
+        self.waiting: deque[Request] = deque()
+        self.stats = EngineStats()
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    # ---- the outside: any thread ------------------------------------------------------------
+    def submit(self, request: Request) -> None:
+        if len(request.prompt) + request.max_new_tokens > self.max_context:
+            raise ValueError(f"prompt of {len(request.prompt)} tokens + max_new_tokens={request.max_new_tokens} "
+                             f"exceeds the context of {self.max_context} tokens")
+        with self._wake:
+            self.waiting.append(request)
+            self.stats.waiting = len(self.waiting)
+            self._wake.notify()
+
+    def cancel(self, request: Request) -> None:
+        """Stop a request; its row is freed before the next decode step."""
+        request.cancelled = True
+        with self._wake:
+            self._wake.notify()
+
+    def start(self) -> Engine:
+        self._thread = threading.Thread(target=self._run, name="openweight-engine", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopped = True
+            self._wake.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    # ---- the loop: the engine's thread --------------------------------------------------------
+    def _run(self) -> None:
+        with torch.inference_mode():
+            while True:
+                with self._wake:
+                    while not (self._stopped or self.waiting or self.rows or self.loading):
+                        self._wake.wait()
+                    if self._stopped:
+                        break
+                try:
+                    self.step()
+                except Exception:  # a failed step fails the requests in it, not the engine
+                    log.exception("engine step failed")
+                    for request in [*self.rows, *([self.loading] if self.loading else [])]:
+                        request.emit(None, "error")
+                    self.rows, self.loading = [], None
+                    for row in range(self.max_batch):
+                        self.cache.clear(row)
+        for request in [*self.rows, *self.waiting, *([self.loading] if self.loading else [])]:
+            request.emit(None, "cancelled")
+
+    def step(self) -> None:
+        """One turn of the loop: drop cancelled requests, prefill a chunk of a new one, decode one token."""
+        self._drop_cancelled()
+        self._prefill_chunk()
+        if self.rows:
+            self._decode()
+
+    def _drop_cancelled(self) -> None:
+        with self._wake:
+            for request in [r for r in self.waiting if r.cancelled]:
+                self.waiting.remove(request)
+                request.emit(None, "cancelled")
+            self.stats.waiting = len(self.waiting)
+        if self.loading is not None and self.loading.cancelled:
+            self.cache.clear(len(self.rows))
+            self.loading.emit(None, "cancelled")
+            self.loading = None
+        for request in [r for r in self.rows if r.cancelled]:
+            self._release(request, None, "cancelled")
+
+    def _prefill_chunk(self) -> None:
+        if self.loading is None:
+            if not self.waiting or len(self.rows) >= self.max_batch:
+                return
+            with self._wake:
+                self.loading = self.waiting.popleft()
+                self.stats.waiting = len(self.waiting)
+            self.cache.clear(len(self.rows))
+        request, row = self.loading, len(self.rows)
+        start = request.prefilled
+        chunk = request.prompt[start:start + self.prefill_chunk]
+        ids = torch.tensor([chunk])
+        positions = torch.arange(start, start + len(chunk))[None]
+        logits = self.model(ids, positions, self.cache.step(slice(row, row + 1)), last_only=True)  # [1, 1, vocab]
+        request.prefilled += len(chunk)
+        self.stats.prefill_tokens += len(chunk)
+        if request.prefilled < len(request.prompt):
+            return
+        self.loading = None
+        vocab = logits.shape[-1]
+        request.seen = torch.zeros(vocab, dtype=torch.bool)
+        request.seen[torch.tensor(request.prompt)] = True
+        if request.seed is not None:
+            request.generator = torch.Generator().manual_seed(request.seed)
+        self.rows.append(request)
+        self._take(request, logits[0, -1])
+
+    def _decode(self) -> None:
+        n = len(self.rows)
+        ids = torch.tensor([[r.last_token] for r in self.rows])  # [n, 1]
+        positions = self.cache.lengths[:n, None].clone()  # [n, 1]: each row continues from its length
+        logits = self.model(ids, positions, self.cache.step(slice(0, n)))  # [n, 1, vocab]
+        self.stats.steps += 1
+        self.stats.batch_size = n
+        for request, row_logits in zip(list(self.rows), logits[:, -1]):
+            self._take(request, row_logits)
+
+    def _take(self, request: Request, logits: torch.Tensor) -> None:
+        """Sample the request's next token from logits [vocab] and pass it on (or finish it)."""
+        token = int(sample(logits[None], request.seen[None], request.params, request.generator)[0])
+        request.seen[token] = True
+        request.last_token = token
+        request.produced += 1
+        self.stats.tokens_out += 1
+        if token in request.stop_ids:
+            self._release(request, token, "stop")
+        elif request.produced >= request.max_new_tokens:
+            self._release(request, token, "length")
+        else:
+            request.emit(token, None)
+
+    def _release(self, request: Request, token: int | None, reason: str) -> None:
+        """Finish a decoding request and free its row, keeping the decoding rows contiguous."""
+        row, last = self.rows.index(request), len(self.rows) - 1
+        if row != last:
+            self.cache.move(last, row)
+            self.rows[row] = self.rows[last]
+        self.rows.pop()
+        self.cache.clear(last)
+        if self.loading is not None:  # the request being prefilled sits right after the decoding rows
+            self.cache.move(last + 1, last)
+        request.emit(token, reason)
