@@ -17,6 +17,8 @@ from .steps import add, divide, multiply_digit, subtract
 from .tools import CALCULATE
 
 IDENTITY = "You are openweight-mini, a small reasoning model."
+INSTRUCTIONS = ("You are a helpful assistant.", "Be concise.", "Answer the question.",
+                "You are a careful math tutor.", "Reply in English.", "Give only the final answer after thinking.")
 EFFORTS = ("low", "medium", "high")
 TOOL_FROM_DIGITS = 3  # with the tool offered, products of 3-digit numbers and up go to it
 
@@ -178,18 +180,32 @@ def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
     return work[problem.family](problem, effort)
 
 
-def prompt_messages(problem: Problem, effort: str, with_tool: bool = False) -> list[dict]:
-    """The conversation up to the user's question: system (identity, effort), the tool if offered, the problem."""
-    messages = [{"role": "system", "model_identity": IDENTITY, "knowledge_cutoff": None, "reasoning_effort": effort}]
+def prompt_messages(problem: Problem, effort: str, with_tool: bool = False,
+                    rng: random.Random | None = None) -> list[dict]:
+    """The conversation up to the user's question: system (effort), the tool if offered, the problem.
+
+    Without rng, the system message is harmony's default, as `lm.chat(..., reasoning_effort=)` and
+    the server write it. With rng (training), the identity varies and developer instructions are
+    sometimes given, so the model answers whatever system prompt a user's client sends.
+    """
+    system: dict = {"role": "system", "reasoning_effort": effort}
+    developer: dict = {"role": "developer"}
+    if rng is not None:
+        identity = rng.choices([None, IDENTITY, "You are a helpful assistant."], [0.5, 0.35, 0.15])[0]
+        if identity is not None:
+            system.update(model_identity=identity, knowledge_cutoff=rng.choice([None, "2024-06"]))
+        if rng.random() < 0.25:
+            developer["content"] = rng.choice(INSTRUCTIONS)
     if with_tool:
-        messages.append({"role": "developer", "tools": [CALCULATE]})
+        developer["tools"] = [CALCULATE]
+    messages = [system] + ([developer] if len(developer) > 1 else [])
     messages.append({"role": "user", "content": problem.prompt})
     return messages
 
 
 def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False) -> list[dict]:
     """A whole harmony conversation teaching the problem: prompt, reasoning, (tool use,) final answer."""
-    messages = prompt_messages(problem, effort, with_tool)
+    messages = prompt_messages(problem, effort, with_tool, rng)
     if with_tool and problem.family == "multiplication" and problem.difficulty >= TOOL_FROM_DIGITS:
         a, b = problem.data
         expression = f"{a} * {b}"
