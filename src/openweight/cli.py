@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -79,9 +80,21 @@ def chat(args) -> None:
              sampling=sampling, calculator=args.calculator)
 
 
-def evaluate(args) -> None:
-    from pathlib import Path
+def serve(args) -> None:
+    from . import load
+    from .serve.app import serve as run_server
 
+    models = {}
+    for name in args.model:
+        lm = load(name, args.dtype)
+        if lm.tokenizer is None:
+            raise GenerationError(f"{name} has no tokenizer, so it cannot be served")
+        models[Path(name).name if Path(name).exists() else name] = lm
+    run_server(models, args.host, args.port, api_key=args.api_key, max_batch=args.max_batch,
+               max_context=args.max_context)
+
+
+def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import run_eval
 
@@ -93,8 +106,6 @@ def evaluate(args) -> None:
 
 
 def train(args) -> None:
-    from pathlib import Path
-
     from .train.recipe import run
 
     run(args.recipe, args.out or Path("runs") / Path(args.recipe).stem, args.stage)
@@ -131,6 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--calculator", action="store_true", help="offer the calculate tool and run its calls")
     c.set_defaults(run=chat)
 
+    s = commands.add_parser("serve", help="an OpenAI-compatible HTTP server with a web chat page")
+    s.add_argument("--model", action="append", help="a model to serve (repeatable; default: openweight-mini)")
+    s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1 routes")
+    s.add_argument("--max-batch", type=int, default=16, help="sequences decoded together")
+    s.add_argument("--max-context", type=int, help="tokens per sequence (default: the model's context)")
+    s.set_defaults(run=serve)
+
     t = commands.add_parser("train", help="run a training recipe (resumes where a killed run stopped)")
     t.add_argument("recipe", help="a recipe file, e.g. recipes/openweight_mini.py")
     t.add_argument("--out", help="run folder (default: runs/<recipe name>)")
@@ -153,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)
+    if args.command == "serve" and not args.model:
+        args.model = ["openweight-mini"]
     try:
         with torch.set_grad_enabled(args.command == "train"):  # restored on return: main() is callable in-process
             args.run(args)

@@ -6,6 +6,7 @@ A format turns messages into prompt ids and decodes generated tokens into ChatDe
 from __future__ import annotations
 
 from ..engine.generate import TextStream
+from ..errors import GenerationError
 from .harmony import TokenParser, render_ids
 from .reply import ChatDelta, ChatReply, ToolCallDelta
 from .template import render_chat
@@ -46,6 +47,11 @@ class HarmonyDecoder:
         index = len(self.parser.messages)
         return self._route(index, self.parser.feed(token))
 
+    @property
+    def in_reasoning(self) -> bool:
+        """Whether the model is writing its analysis now (for counting reasoning tokens)."""
+        return self.parser.parser.channel == "analysis"
+
     def finish(self, finish_reason: str) -> tuple[ChatDelta, ChatReply]:
         delta = self._route(len(self.parser.messages), self.parser.finish())
         self.reply.errors = [m.error for m in self.parser.messages if m.error]
@@ -79,6 +85,10 @@ class TemplateDecoder:
 
     def feed(self, token: int) -> ChatDelta:
         return self._route(self.text.push(token))
+
+    @property
+    def in_reasoning(self) -> bool:
+        return self.think is not None and self.think.in_reasoning
 
     def finish(self, finish_reason: str) -> tuple[ChatDelta, ChatReply]:
         delta = self._route(self.text.flush())
@@ -127,6 +137,19 @@ class ChatFormat:
         if self.harmony:  # <|end|> only ends a message; the turn ends at <|return|> or <|call|>
             return {self.tokenizer.token_id(t) for t in ("<|return|>", "<|call|>")}
         return set()
+
+    def tool_call_prefix(self, name: str | None) -> list[int]:
+        """Tokens that start the assistant's reply as a call to functions.<name> (any function if None),
+        appended to a prompt to force a tool call. Harmony only: templates have no common call syntax."""
+        if not self.harmony:
+            raise GenerationError("forcing a tool call (tool_choice 'required' or a named function) needs a "
+                                  "harmony model")
+        tok = self.tokenizer
+        if name is None:
+            return tok.encode_plain(" to=functions.")
+        return [*tok.encode_plain(f" to=functions.{name}"), tok.token_id("<|channel|>"),
+                *tok.encode_plain("commentary "), tok.token_id("<|constrain|>"), *tok.encode_plain("json"),
+                tok.token_id("<|message|>")]
 
     def decoder(self, prompt: list[int]):
         """A decoder for the reply to `prompt` (a prompt ending in <think> starts inside the reasoning)."""

@@ -81,44 +81,30 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk):
         next_pos = next_pos + 1
 
 
-class TextStream:
-    """Incremental detokenization of one sequence, with stop strings.
+class StopFilter:
+    """Text arriving in pieces, released once it is final: cut at the first stop string, and held back
+    while its tail could still grow into one."""
 
-    Text is released only when it is final: not an incomplete UTF-8 character, and not a possible
-    beginning of a stop string.
-    """
-
-    def __init__(self, tokenizer, stop_strings: Iterable[str] = (), stop_token_ids: Iterable[int] = ()):
-        self.tokenizer = tokenizer
+    def __init__(self, stop_strings: Iterable[str] = ()):
         self.stop_strings = [s for s in stop_strings if s]
-        self.stop_token_ids = set(stop_token_ids)
-        self.ids: list[int] = []
-        self.text = ""  # the final text so far (stop string excluded)
+        self.text = ""  # everything accepted so far (the stop string and what follows excluded)
         self.emitted = 0
         self.done = False
 
-    def push(self, token: int) -> str:
-        """Add a token; return the newly final text."""
-        if self.done:
+    def feed(self, piece: str) -> str:
+        """Add text; return what became final."""
+        if self.done or not piece:
             return ""
-        if token in self.stop_token_ids:
-            self.done = True
-            return self.flush()
-        self.ids.append(token)
-        self.text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        self.text += piece
         for s in self.stop_strings:
             at = self.text.find(s, max(0, self.emitted - len(s)))
             if at != -1:
                 self.text = self.text[:at]
                 self.done = True
                 return self.flush()
-        safe = len(self.text)
-        if self.text.endswith("\ufffd"):
-            safe -= 1
-        # Hold back the longest tail that may still grow into a stop string.
-        hold = max((n for s in self.stop_strings for n in range(1, min(len(s) - 1, safe) + 1)
-                    if self.text[safe - n:safe] == s[:n]), default=0)
-        return self._release(safe - hold)
+        hold = max((n for s in self.stop_strings for n in range(1, min(len(s) - 1, len(self.text)) + 1)
+                    if self.text.endswith(s[:n])), default=0)
+        return self._release(len(self.text) - hold)
 
     def flush(self) -> str:
         """Release everything still held back (call at the end)."""
@@ -130,3 +116,46 @@ class TextStream:
         delta = self.text[self.emitted:upto]
         self.emitted = upto
         return delta
+
+
+class TextStream:
+    """Incremental detokenization of one sequence, with stop strings.
+
+    Text is released only when it is final: not an incomplete UTF-8 character, and not a possible
+    beginning of a stop string.
+    """
+
+    def __init__(self, tokenizer, stop_strings: Iterable[str] = (), stop_token_ids: Iterable[int] = ()):
+        self.tokenizer = tokenizer
+        self.stop_token_ids = set(stop_token_ids)
+        self.filter = StopFilter(stop_strings)
+        self.ids: list[int] = []
+        self.decoded = 0  # characters of the decoded ids already passed to the filter
+        self.done = False
+
+    @property
+    def text(self) -> str:
+        """The final text so far (the stop string excluded)."""
+        return self.filter.text
+
+    def push(self, token: int) -> str:
+        """Add a token; return the newly final text."""
+        if self.done:
+            return ""
+        if token in self.stop_token_ids:
+            self.done = True
+            return self.flush()
+        self.ids.append(token)
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        safe = len(text) - 1 if text.endswith("\ufffd") else len(text)  # a character may be half-way
+        out = self.filter.feed(text[self.decoded:safe])
+        self.decoded = max(self.decoded, safe)
+        self.done = self.filter.done
+        return out
+
+    def flush(self) -> str:
+        """Release everything still held back (call at the end)."""
+        text = self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        out = self.filter.feed(text[self.decoded:])
+        self.decoded = len(text)
+        return out + self.filter.flush()
