@@ -72,6 +72,10 @@ class Metrics:
         lines += [f'openweight_queue_length{{model="{m}"}} {e.stats.waiting}' for m, e in engines.items()]
         lines += ["# HELP openweight_batch_size Sequences in the last decode step.", "# TYPE openweight_batch_size gauge"]
         lines += [f'openweight_batch_size{{model="{m}"}} {e.stats.batch_size}' for m, e in engines.items()]
+        lines += ["# HELP openweight_active_sequences Sequences holding a batch row (decoding or being prefilled).",
+                  "# TYPE openweight_active_sequences gauge"]
+        lines += [f'openweight_active_sequences{{model="{m}"}} {len(e.rows) + (e.loading is not None)}'
+                  for m, e in engines.items()]
         lines += ["# HELP openweight_decode_steps_total Batched decode steps run.",
                   "# TYPE openweight_decode_steps_total counter"]
         lines += [f'openweight_decode_steps_total{{model="{m}"}} {e.stats.steps}' for m, e in engines.items()]

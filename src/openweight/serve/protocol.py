@@ -6,6 +6,7 @@ accepted but have no effect here are listed where they are declared.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,13 +32,26 @@ def validate(schema: type[BaseModel], data: Any):
         return schema.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
+        param = ".".join(str(p) for p in _field_path(first["loc"])) or None
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown parameter"
         elif first["type"] == "missing":
             message = "missing required parameter"
         raise APIError(400, f"{param}: {message}" if param else message, param) from None
+
+
+_UNION_TAG = re.compile(r"^(str|int|float|bool|dict|list|none|[A-Z]\w*)$|[\[(]")
+
+
+def _field_path(loc: tuple) -> list:
+    """The fields of an error location, without the union-member tags pydantic adds ('str', 'list[...]')."""
+    path = []
+    for part in loc:
+        if isinstance(part, str) and _UNION_TAG.search(part):
+            break
+        path.append(part)
+    return path
 
 
 class Strict(BaseModel):
