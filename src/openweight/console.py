@@ -71,9 +71,13 @@ class ChatSession:
 
     def ask(self, question: str) -> None:
         """Send a user message and print the reply (running tool calls when the calculator is on)."""
+        kept = len(self.messages)
         self.messages.append({"role": "user", "content": question})
         for _ in range(MAX_TOOL_ROUNDS + 1):
             reply = self._stream_reply()
+            if reply is None:  # interrupted: the exchange is dropped, as if never asked
+                del self.messages[kept:]
+                return
             message = {"role": "assistant", "content": reply.content}
             if reply.tool_calls:
                 message["tool_calls"] = reply.tool_calls
@@ -89,7 +93,7 @@ class ChatSession:
     def _conversation(self) -> list[dict]:
         return ([{"role": "system", "content": self.system}] if self.system else []) + self.messages
 
-    def _stream_reply(self):
+    def _stream_reply(self) -> ChatReply | None:
         stream = self.lm.chat(self._conversation(), self.max_new_tokens, reasoning_effort=self.effort,
                               tools=[CALCULATE] if self.calculator else None, stream=True, **self.sampling)
         reasoning, answer_started = "", False
@@ -108,16 +112,13 @@ class ChatSession:
                 if delta.content:
                     self.console.print(delta.content, end="", highlight=False, markup=False)
         except KeyboardInterrupt:
-            self.console.print("\n[interrupted]", style="red")
+            self.console.print("\n[interrupted; this exchange is not kept]", style="red", markup=False)
         finally:
             if not answer_started:
                 self._close_reasoning(live, reasoning)
         self.console.print()
         self.last_reasoning = reasoning
-        reply = stream.reply
-        if reply is None:  # interrupted: keep what was said
-            reply = ChatReply(reasoning=reasoning, finish_reason="length")  # the answer is not kept
-        return reply
+        return stream.reply  # None when interrupted
 
     def _close_reasoning(self, live: Live, reasoning: str) -> None:
         live.stop()
