@@ -35,6 +35,7 @@ class Request:
     params: SamplingParams = SamplingParams()
     stop_ids: frozenset[int] = frozenset()
     seed: int | None = None
+    constraint: object | None = None  # allowed(logits [vocab]) -> logits before a draw, accept(token) after
     cancelled: bool = False
     prefilled: int = 0
     produced: int = 0
@@ -179,7 +180,11 @@ class Engine:
 
     def _take(self, request: Request, logits: torch.Tensor) -> None:
         """Sample the request's next token from logits [vocab] and pass it on (or finish it)."""
+        if request.constraint is not None:
+            logits = request.constraint.allowed(logits)
         token = int(sample(logits[None], request.seen[None], request.params, request.generator)[0])
+        if request.constraint is not None:
+            request.constraint.accept(token)
         request.seen[token] = True
         request.last_token = token
         request.produced += 1

@@ -13,6 +13,7 @@ from ..chat.reply import ChatDelta
 from ..engine.generate import StopFilter
 from ..engine.sampling import SamplingParams
 from ..errors import GenerationError
+from .json_mode import JSONAnswer
 from .protocol import APIError, ChatCompletionRequest, Sampling
 from .runner import Generation, ServedModel
 
@@ -117,11 +118,17 @@ async def run_choice(served: ServedModel, prompt: ChatPrompt, req: ChatCompletio
             choice.tool_calls[call.index]["function"]["arguments"] += call.arguments
         return delta
 
+    constraint = None
+    if req.response_format is not None and req.response_format.type != "text":
+        constraint = JSONAnswer(served.lm.tokenizer, served.chat_format.harmony, prompt.stop_ids)
     for token in prompt.forced:
+        if constraint is not None:
+            constraint.accept(token)
         delta = account(decoder.feed(token))
         if delta:
             yield delta
-    tokens = served.generate(prompt.ids, prompt.budget, sampling_params(req), prompt.stop_ids, seed, choice.record)
+    tokens = served.generate(prompt.ids, prompt.budget, sampling_params(req), prompt.stop_ids, seed, choice.record,
+                             constraint)
     reason = None
     async for token in tokens:
         if token in prompt.stop_ids:

@@ -128,9 +128,17 @@ def prepare(served: ServedModel, req: ResponsesRequest, store: ResponseStore) ->
                   reasoning_effort=req.reasoning.effort if req.reasoning else None,
                   tools=[{"type": "function", "function": t.model_dump(exclude={"type"}, exclude_none=True)}
                          for t in req.tools] if req.tools else None,
-                  tool_choice=tool_choice)
+                  tool_choice=tool_choice, response_format=_response_format(req))
     chat = validate(ChatCompletionRequest, {k: v for k, v in fields.items() if v is not None})
     return Turn(messages, chat, chat_prompt(served, chat))
+
+
+def _response_format(req: ResponsesRequest) -> dict | None:
+    """text.format of the Responses API in the chat completions' response_format form."""
+    fmt = req.text.format if req.text else None
+    if fmt is None or fmt.type != "json_schema":
+        return {"type": fmt.type} if fmt else None
+    return {"type": "json_schema", "json_schema": {"name": fmt.name, "schema": fmt.schema_}}
 
 
 def _new_id(prefix: str) -> str:

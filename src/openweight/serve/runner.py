@@ -51,7 +51,8 @@ class ServedModel:
         return asked
 
     async def generate(self, prompt: list[int], max_new_tokens: int, params: SamplingParams,
-                       stop_ids: set[int], seed: int | None, record: Generation) -> AsyncIterator[int]:
+                       stop_ids: set[int], seed: int | None, record: Generation,
+                       constraint=None) -> AsyncIterator[int]:
         """The generated tokens, stop token included; record gets the finish reason. Leaving the
         iteration early (a client gone) cancels the request and frees its row at once."""
         loop = asyncio.get_running_loop()
@@ -60,7 +61,7 @@ class ServedModel:
         def emit(token: int | None, reason: str | None) -> None:  # called on the engine's thread
             loop.call_soon_threadsafe(queue.put_nowait, (token, reason))
 
-        request = Request(prompt, max_new_tokens, emit, params, frozenset(stop_ids), seed)
+        request = Request(prompt, max_new_tokens, emit, params, frozenset(stop_ids), seed, constraint)
         self.engine.submit(request)
         self.metrics.prompt_tokens += len(prompt)
         try:
