@@ -11,8 +11,10 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from ..chat import harmony
-from ..engine.generate import generate_ids
+from ..engine.continuous import Engine, Request
 from ..tasks import FAMILIES
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
@@ -57,44 +59,53 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
     budget of `max_new_tokens` for everything it writes."""
     rng = random.Random(f"{seed}:{family}:{difficulty}")
     items = [FAMILIES[family].sample(rng, difficulty, split="test") for _ in range(problems)]
+    prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
-    for start in range(0, len(items), batch_size):
-        chunk = items[start:start + batch_size]
-        prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in chunk]
-        for problem, reply in zip(chunk, replies_with_tools(lm, prompts, max_new_tokens)):
-            score = score_reply(problem, reply, lm.tokenizer)
-            correct += score.correct
-            formed += score.well_formed
-            reasoning += score.reasoning_tokens
+    for problem, reply in zip(items, replies_with_tools(lm, prompts, max_new_tokens, max_batch=batch_size)):
+        score = score_reply(problem, reply, lm.tokenizer)
+        correct += score.correct
+        formed += score.well_formed
+        reasoning += score.reasoning_tokens
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
                 with_tool)
 
 
-def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4) -> list[list[int]]:
-    """Greedy replies; a reply that ends in a tool call gets the result appended and is continued."""
-    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
+def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
+                       max_batch: int = 32) -> list[list[int]]:
+    """Greedy replies, generated with continuous batching (a finished reply's row goes to the next
+    prompt at once); a reply that ends in a tool call gets the result appended and is continued."""
+    stops = frozenset({lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")})
+    call = lm.tokenizer.token_id("<|call|>")
+    engine = Engine(lm.model, max_batch=max_batch, max_context=lm.config.max_position_embeddings)
     replies: list[list[int]] = [[] for _ in prompts]
-    active = list(range(len(prompts)))
-    for round_ in range(max_calls + 1):
-        budget = {i: max_new_tokens - len(replies[i]) for i in active}
-        active = [i for i in active if budget[i] > 0]
-        if not active:
-            break
-        new: dict[int, list[int]] = {i: [] for i in active}
-        steps = generate_ids(lm.model, [prompts[i] + replies[i] for i in active], max(budget.values()),
-                             stop_token_ids=stops)
-        for step in steps:
-            for row, token in zip(active, step):
-                if token is not None and len(new[row]) < budget[row]:
-                    new[row].append(token)
-        calling = []
-        for i in active:
-            replies[i] += new[i]
-            answer = answer_tool_call(replies[i], lm.tokenizer) if round_ < max_calls else None
-            if answer is not None:
-                replies[i] += answer
-                calling.append(i)
-        active = calling
+    calls = [0] * len(prompts)
+    pending = [len(prompts)]
+
+    def submit(i: int) -> None:
+        budget = min(max_new_tokens - len(replies[i]), engine.max_context - len(prompts[i]) - len(replies[i]))
+        if budget <= 0:
+            pending[0] -= 1
+            return
+        engine.submit(Request(prompts[i] + replies[i], budget, lambda t, r: emitted(i, t, r), stop_ids=stops))
+
+    def emitted(i: int, token: int | None, reason: str | None) -> None:
+        if token is not None:
+            replies[i].append(token)
+        if reason is None:
+            return
+        answer = answer_tool_call(replies[i], lm.tokenizer) if token == call and calls[i] < max_calls else None
+        if answer is None:
+            pending[0] -= 1
+            return
+        calls[i] += 1
+        replies[i] += answer
+        submit(i)
+
+    for i in range(len(prompts)):
+        submit(i)
+    with torch.inference_mode():
+        while pending[0]:
+            engine.step()
     return replies
 
 
