@@ -207,3 +207,44 @@ class Engine:
         if self.loading is not None:  # the request being prefilled sits right after the decoding rows
             self.cache.move(last + 1, last)
         request.emit(token, reason)
+
+
+def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids: set[int],
+                 params: SamplingParams = SamplingParams(), seeds: list[int | None] | None = None,
+                 max_batch: int = 32, resume: Callable[[int, list[int]], list[int] | None] | None = None,
+                 ) -> list[list[int]]:
+    """Every prompt's reply (stop token included), run to the end with continuous batching in this thread.
+
+    resume(i, reply) may return tokens to append to a finished reply (a tool's answer, say); the
+    reply then goes on, within the same max_new_tokens for all it holds.
+    """
+    engine = Engine(model, max_batch=max_batch)
+    replies: list[list[int]] = [[] for _ in prompts]
+    pending = [len(prompts)]
+
+    def submit(i: int) -> None:
+        budget = min(max_new_tokens, engine.max_context - len(prompts[i])) - len(replies[i])
+        if budget <= 0:
+            pending[0] -= 1
+            return
+        engine.submit(Request(prompts[i] + replies[i], budget, lambda t, r: emitted(i, t, r), params,
+                              frozenset(stop_ids), seeds[i] if seeds else None))
+
+    def emitted(i: int, token: int | None, reason: str | None) -> None:
+        if token is not None:
+            replies[i].append(token)
+        if reason is None:
+            return
+        more = resume(i, replies[i]) if resume is not None and reason in ("stop", "length") else None
+        if more:
+            replies[i] += more
+            submit(i)
+        else:
+            pending[0] -= 1
+
+    for i in range(len(prompts)):
+        submit(i)
+    with torch.inference_mode():
+        while pending[0]:
+            engine.step()
+    return replies

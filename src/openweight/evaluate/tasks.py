@@ -11,10 +11,9 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 
 from ..chat import harmony
-from ..engine.continuous import Engine, Request
+from ..engine.continuous import generate_all
 from ..tasks import FAMILIES
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
@@ -72,41 +71,17 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
 
 def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
                        max_batch: int = 32) -> list[list[int]]:
-    """Greedy replies, generated with continuous batching (a finished reply's row goes to the next
-    prompt at once); a reply that ends in a tool call gets the result appended and is continued."""
-    stops = frozenset({lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")})
-    call = lm.tokenizer.token_id("<|call|>")
-    engine = Engine(lm.model, max_batch=max_batch, max_context=lm.config.max_position_embeddings)
-    replies: list[list[int]] = [[] for _ in prompts]
+    """Greedy replies; a reply that ends in a tool call gets the result appended and goes on."""
+    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
     calls = [0] * len(prompts)
-    pending = [len(prompts)]
 
-    def submit(i: int) -> None:
-        budget = min(max_new_tokens - len(replies[i]), engine.max_context - len(prompts[i]) - len(replies[i]))
-        if budget <= 0:
-            pending[0] -= 1
-            return
-        engine.submit(Request(prompts[i] + replies[i], budget, lambda t, r: emitted(i, t, r), stop_ids=stops))
-
-    def emitted(i: int, token: int | None, reason: str | None) -> None:
-        if token is not None:
-            replies[i].append(token)
-        if reason is None:
-            return
-        answer = answer_tool_call(replies[i], lm.tokenizer) if token == call and calls[i] < max_calls else None
-        if answer is None:
-            pending[0] -= 1
-            return
+    def tool_answer(i: int, reply: list[int]) -> list[int] | None:
+        if calls[i] >= max_calls:
+            return None
         calls[i] += 1
-        replies[i] += answer
-        submit(i)
+        return answer_tool_call(reply, lm.tokenizer)
 
-    for i in range(len(prompts)):
-        submit(i)
-    with torch.inference_mode():
-        while pending[0]:
-            engine.step()
-    return replies
+    return generate_all(lm.model, prompts, max_new_tokens, stops, max_batch=max_batch, resume=tool_answer)
 
 
 def report(cells: list[Cell], title: str) -> tuple[dict, str]:

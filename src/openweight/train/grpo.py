@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from ..engine.generate import generate_ids
+from ..engine.continuous import generate_all
 from ..engine.sampling import SamplingParams
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import build_optimizers
@@ -120,12 +120,9 @@ def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, con
              stop_ids: set[int], seed: int) -> list[list[Rollout]]:
     """group_size sampled replies per prompt, generated as one batch, scored."""
     batch = [p for p in prompts for _ in range(config.group_size)]
-    replies: list[list[int]] = [[] for _ in batch]
-    for step in generate_ids(model, batch, config.max_new_tokens, SamplingParams(temperature=config.temperature),
-                             stop_ids, seed):
-        for row, token in enumerate(step):
-            if token is not None:
-                replies[row].append(token)
+    replies = generate_all(model, batch, config.max_new_tokens, stop_ids,
+                           SamplingParams(temperature=config.temperature),
+                           seeds=[seed * 1_000 + i for i in range(len(batch))], max_batch=len(batch))
     groups = []
     for i, (item, prompt) in enumerate(zip(items, prompts)):
         group = []
