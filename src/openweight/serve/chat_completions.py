@@ -48,12 +48,14 @@ def chat_prompt(served: ServedModel, req: ChatCompletionRequest) -> ChatPrompt:
     fmt = served.chat_format
     try:
         ids = fmt.prompt(plain_messages(req), req.reasoning_effort, tools)
-        forced = []
-        if req.tool_choice == "required" or (req.tool_choice is not None and not isinstance(req.tool_choice, str)):
-            name = None if req.tool_choice == "required" else req.tool_choice.function.name
-            forced = fmt.tool_call_prefix(name)
     except GenerationError as e:
         raise APIError(400, str(e), "messages") from None
+    forced = []
+    if req.tool_choice == "required" or (req.tool_choice is not None and not isinstance(req.tool_choice, str)):
+        try:
+            forced = fmt.tool_call_prefix(None if req.tool_choice == "required" else req.tool_choice.function.name)
+        except GenerationError as e:
+            raise APIError(400, str(e), "tool_choice") from None
     param = "max_completion_tokens" if req.max_completion_tokens else "max_tokens"
     budget = served.budget(len(ids) + len(forced), req.token_budget, param)
     return ChatPrompt(ids + forced, forced, budget, fmt.stop_ids() | served.lm.stop_token_ids)

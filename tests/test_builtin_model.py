@@ -1,0 +1,37 @@
+"""The shipped model, openweight-mini: what it is, and that it reasons as its evaluation says."""
+
+import json
+
+import torch
+
+import openweight
+from openweight.evaluate.tasks import evaluate_cell
+from openweight.registry import BUILT_IN
+
+
+def test_it_is_the_default_and_gpt_oss_in_miniature():
+    lm = openweight.load()
+    config = lm.config
+    assert config.model_type == "gpt_oss" and config.num_local_experts > config.num_experts_per_tok
+    assert {"sliding_attention", "full_attention"} == set(config.layer_types)
+    assert all(layer.self_attn.sinks is not None for layer in lm.model.model.layers)
+    assert sum(p.numel() for p in lm.model.parameters()) <= 20_000_000
+    folder = BUILT_IN["openweight-mini"]
+    assert sum(f.stat().st_size for f in folder.iterdir()) <= 16 * 2**20
+    assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
+    assert lm.model.dtype == torch.float32  # loaded for the CPU's fastest exact path
+
+
+def test_the_calculate_tool_carries_big_products():
+    lm = openweight.load()
+    with_tool = evaluate_cell(lm, "multiplication", "high", 12, difficulty=4, with_tool=True)
+    without = evaluate_cell(lm, "multiplication", "high", 12, difficulty=4, with_tool=False)
+    assert with_tool.correct >= 11 and without.correct < with_tool.correct
+
+
+def test_low_effort_thinks_less_and_gets_less_right():
+    lm = openweight.load()
+    low = evaluate_cell(lm, "multiplication", "low", 24, difficulty=2)
+    high = evaluate_cell(lm, "multiplication", "high", 24, difficulty=2)
+    assert low.reasoning_tokens * 10 < high.reasoning_tokens
+    assert low.correct < high.correct
