@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/openweight generate --model smollm2-135m --chat --prompt "What is the capital of France?" --max-new-tokens 64
+	$(VENV)/bin/openweight chat --effort high "What is 4821 + 3795?"
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q

@@ -10,6 +10,15 @@ from ..weights.atomic import atomic_write
 SKIP = {"step", "elapsed_s", "tokens"}
 
 
+def running_mean(values: list, window: int) -> list[float | None]:
+    """The mean of the last `window` values at each point (fewer at the start); None values skipped."""
+    out = []
+    for i in range(len(values)):
+        recent = [v for v in values[max(0, i - window + 1): i + 1] if v is not None]
+        out.append(sum(recent) / len(recent) if recent else None)
+    return out
+
+
 def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
     import matplotlib
 
@@ -22,8 +31,13 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
     names = [k for k, v in records[0].items() if k not in SKIP and isinstance(v, (int, float))]
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.2 * len(names)), sharex=True, squeeze=False)
     steps = [r["step"] for r in records]
+    window = max(1, len(records) // 10)
     for ax, name in zip(axes[:, 0], names):
-        ax.plot(steps, [r.get(name) for r in records], linewidth=1.2)
+        values = [r.get(name) for r in records]
+        ax.plot(steps, values, linewidth=0.8, alpha=0.45 if window > 1 else 1.0)
+        if window > 1:  # per-step values are noisy (each step sees other data): a running mean shows the trend
+            ax.plot(steps, running_mean(values, window), linewidth=1.6, color="C0", label=f"mean of {window}")
+            ax.legend(loc="best", fontsize=7, frameon=False)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")

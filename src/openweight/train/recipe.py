@@ -139,4 +139,4 @@ def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
         run_grpo(recipe, out)
     if stage in ("export", "all") and "EXPORT" in recipe:
         last = "grpo" if (out / "grpo" / "model" / "config.json").exists() else "sft"
-        export(recipe, out, last, Path(recipe["EXPORT"]))
+        export(recipe, out, recipe.get("EXPORT_FROM", last), Path(recipe["EXPORT"]))
