@@ -26,6 +26,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/smollm2_speed.py
+	$(PY) bench/serve_throughput.py
 
 clean:
 	rm -rf $(VENV)
