@@ -107,9 +107,6 @@ class StreamOptions(Strict):
     include_usage: bool = False
 
 
-ROLES = ("system", "developer", "user", "assistant", "tool")
-
-
 class Message(BaseModel):
     """A chat message; content is a string or a list of text parts."""
 
