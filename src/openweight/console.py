@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -96,11 +98,16 @@ class ChatSession:
     def _stream_reply(self) -> ChatReply | None:
         stream = self.lm.chat(self._conversation(), self.max_new_tokens, reasoning_effort=self.effort,
                               tools=[CALCULATE] if self.calculator else None, stream=True, **self.sampling)
-        reasoning, answer_started = "", False
+        reasoning, answer_started, interrupted = "", False, threading.Event()
         live = Live(Text(""), console=self.console, transient=self.collapse, auto_refresh=False)
         live.start()
+        # Ctrl-C only raises a flag that the loop reads after each piece: a KeyboardInterrupt could
+        # land inside a finalizer and be swallowed there, leaving the reply running.
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if _main_thread() else None
         try:
             for delta in stream:
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
                 if delta.reasoning:
                     reasoning += delta.reasoning
                     shown = reasoning if not self.collapse else "\n".join(
@@ -114,11 +121,13 @@ class ChatSession:
         except KeyboardInterrupt:
             self.console.print("\n[interrupted; this exchange is not kept]", style="red", markup=False)
         finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
             if not answer_started:
                 self._close_reasoning(live, reasoning)
         self.console.print()
         self.last_reasoning = reasoning
-        return stream.reply  # None when interrupted
+        return None if interrupted.is_set() else stream.reply  # None when interrupted
 
     def _close_reasoning(self, live: Live, reasoning: str) -> None:
         live.stop()
@@ -127,6 +136,10 @@ class ChatSession:
             self.console.print(f"▸ thought for {tokens} tokens (/think shows it)", style="dim")
         elif reasoning:
             self.console.print()  # a blank line between the reasoning and the answer
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _run_calculator(function: dict) -> str:
