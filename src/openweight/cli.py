@@ -107,8 +107,12 @@ def evaluate(args) -> None:
 
 def train(args) -> None:
     from .train.recipe import run
+    from .train.trainer import close_distributed
 
-    run(args.recipe, args.out or Path("runs") / Path(args.recipe).stem, args.stage)
+    try:
+        run(args.recipe, args.out or Path("runs") / Path(args.recipe).stem, args.stage)
+    finally:
+        close_distributed()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from openweight.model import Transformer
 from openweight.train.checkpoint import full_model_state
 from openweight.train.data import Example
 from openweight.train.init import init_weights
-from openweight.train.trainer import TrainConfig, train
+from openweight.train.trainer import TrainConfig, close_distributed, train
 
 CONFIG = dict(model_type="gpt_oss", vocab_size=32, hidden_size=32, intermediate_size=32, num_hidden_layers=2,
               num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=64,
@@ -41,6 +41,7 @@ def main() -> None:
     weights = full_model_state(model)  # every rank takes part; under FSDP only rank 0 gets the tensors
     if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
         save_file({k: v.contiguous() for k, v in weights.items()}, f"{out_dir}/weights.safetensors")
+    close_distributed()
 
 
 if __name__ == "__main__":

@@ -55,6 +55,14 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def close_distributed() -> None:
+    """Leave the process group the trainer joined under torchrun (at the end of a script), so that
+    no rank exits while another still talks to it."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
     if world == 1:
         return model
