@@ -224,14 +224,10 @@ def check_schema(schema: Any, where: str = "schema") -> None:
         raise ValueError(f"{where}.required must be a list of property names")
 
 
-class ResponseTool(Strict):
+class ResponseTool(FunctionDef):
     """A Responses API function tool: the function's fields sit on the tool itself."""
 
     type: Literal["function"]
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-    strict: bool | None = None
 
 
 class ResponseToolChoice(Strict):
