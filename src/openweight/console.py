@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from rich.live import Live
 from rich.text import Text
 
 from .chat.reply import ChatReply
-from .tasks.tools import CALCULATE, calculate
+from .tasks.tools import CALCULATE, run_tool
 
 HELP = """commands:
   /effort low|medium|high   how long the model thinks (harmony models)
@@ -87,7 +86,7 @@ class ChatSession:
             if not (self.calculator and reply.finish_reason == "tool_calls"):
                 return
             for call in reply.tool_calls:
-                result = _run_calculator(call["function"])
+                result = run_tool(call["function"]["name"], call["function"]["arguments"])
                 self.console.print(f"  ↳ {call['function']['name']}({call['function']['arguments']}) = {result}",
                                    style="yellow")
                 self.messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
@@ -140,15 +139,6 @@ class ChatSession:
 
 def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
-
-
-def _run_calculator(function: dict) -> str:
-    if function["name"] != "calculate":
-        return f"error: unknown tool {function['name']!r}"
-    try:
-        return calculate(str(json.loads(function["arguments"])["expression"]))
-    except (ValueError, KeyError, TypeError):
-        return "error: arguments must be a JSON object with a string 'expression'"
 
 
 def read_message(console: Console) -> str | None:

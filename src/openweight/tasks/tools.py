@@ -22,6 +22,16 @@ def calculate(expression: str) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
+def run_tool(name: str, arguments: str) -> str:
+    """The result of a model's call to function `name` with JSON `arguments`, errors included as text."""
+    if name != "calculate":
+        return f"error: unknown tool {name!r}"
+    try:
+        return calculate(str(json.loads(arguments)["expression"]))
+    except (ValueError, KeyError, TypeError):
+        return "error: arguments must be a JSON object with a string 'expression'"
+
+
 def answer_tool_call(reply: list[int], tokenizer) -> list[int] | None:
     """If the reply ends in a call to functions.calculate, the tokens that hand the model its result
     (the tool's message, then '<|start|>assistant'); None when the reply made no such call."""
@@ -29,12 +39,5 @@ def answer_tool_call(reply: list[int], tokenizer) -> list[int] | None:
     if not messages or messages[-1].end != "<|call|>":
         return None
     call = messages[-1]
-    if call.recipient != "functions.calculate":
-        output = f"error: unknown tool {call.recipient!r}"
-    else:
-        try:
-            arguments = json.loads(call.content)
-            output = calculate(str(arguments["expression"]))
-        except (ValueError, KeyError, TypeError):
-            output = "error: arguments must be a JSON object with a string 'expression'"
+    output = run_tool((call.recipient or "").removeprefix("functions."), call.content)
     return harmony.render_ids([{"role": "tool", "name": "functions.calculate", "content": output}], tokenizer)[0]
