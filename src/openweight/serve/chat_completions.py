@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from ..chat.reply import ChatDelta
@@ -15,7 +16,7 @@ from ..engine.sampling import SamplingParams
 from ..errors import GenerationError
 from .json_mode import JSONAnswer
 from .protocol import APIError, ChatCompletionRequest, Sampling
-from .runner import Generation, ServedModel
+from .runner import Generation, ServedModel, interleave
 
 
 def sampling_params(req: Sampling) -> SamplingParams:
@@ -181,14 +182,6 @@ async def stream(served: ServedModel, req: ChatCompletionRequest, prompt: ChatPr
     base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()),
             "model": served.name, "system_fingerprint": None}
     choices = [Choice(i) for i in range(req.n)]
-    events: asyncio.Queue = asyncio.Queue()
-
-    async def pump(choice: Choice) -> None:
-        try:
-            async for delta in run_choice(served, prompt, req, choice):
-                await events.put((choice, delta))
-        finally:
-            await events.put((choice, None))
 
     def chunk(choices_part: list[dict], **extra) -> str:
         return f"data: {json.dumps({**base, 'choices': choices_part, **extra})}\n\n"
@@ -196,21 +189,15 @@ async def stream(served: ServedModel, req: ChatCompletionRequest, prompt: ChatPr
     for c in choices:
         yield chunk([{"index": c.index, "delta": {"role": "assistant", "content": ""}, "logprobs": None,
                       "finish_reason": None}])
-    tasks = [asyncio.create_task(pump(c)) for c in choices]
-    try:
-        running = len(choices)
-        while running:
-            choice, delta = await events.get()
+    generations = interleave([run_choice(served, prompt, req, c) for c in choices])
+    async with aclosing(generations) as events:  # closed at once when the client goes
+        async for i, delta in events:
+            choice = choices[i]
             if delta is None:
-                running -= 1
-                yield chunk([{"index": choice.index, "delta": {}, "logprobs": None,
-                              "finish_reason": choice.finish_reason}])
-                continue
-            yield chunk([{"index": choice.index, "delta": choice.delta_json(delta), "logprobs": None,
-                          "finish_reason": None}])
-        if req.stream_options and req.stream_options.include_usage:
-            yield chunk([], usage=usage(prompt, choices))
-        yield "data: [DONE]\n\n"
-    finally:
-        for task in tasks:  # a client gone mid-stream: stop its generations and free their rows
-            task.cancel()
+                yield chunk([{"index": i, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}])
+            else:
+                yield chunk([{"index": i, "delta": choice.delta_json(delta), "logprobs": None,
+                              "finish_reason": None}])
+    if req.stream_options and req.stream_options.include_usage:
+        yield chunk([], usage=usage(prompt, choices))
+    yield "data: [DONE]\n\n"

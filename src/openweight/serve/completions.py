@@ -7,11 +7,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from ..engine.generate import TextStream
 from .chat_completions import sampling_params
 from .protocol import APIError, CompletionRequest
-from .runner import Generation, ServedModel
+from .runner import Generation, ServedModel, interleave
 
 
 def prompt_ids(served: ServedModel, req: CompletionRequest) -> tuple[list[int], int]:
@@ -72,34 +73,19 @@ async def _stream(served: ServedModel, req: CompletionRequest, ids: list[int], b
     base = {"id": f"cmpl-{uuid.uuid4().hex}", "object": "text_completion", "created": int(time.time()),
             "model": served.name}
     records = [Generation() for _ in range(req.n)]
-    events: asyncio.Queue = asyncio.Queue()
-
-    async def pump(i: int) -> None:
-        try:
-            async for piece in _texts(served, req, ids, budget, i, records[i]):
-                await events.put((i, piece))
-        finally:
-            await events.put((i, None))
-
-    tasks = [asyncio.create_task(pump(i)) for i in range(req.n)]
-    try:
-        if req.echo:
-            for i in range(req.n):
-                yield _event(base, i, served.lm.tokenizer.decode(ids), None)
-        running = req.n
-        while running:
-            i, piece = await events.get()
+    if req.echo:
+        for i in range(req.n):
+            yield _event(base, i, served.lm.tokenizer.decode(ids), None)
+    texts = interleave([_texts(served, req, ids, budget, i, records[i]) for i in range(req.n)])
+    async with aclosing(texts) as events:  # closed at once when the client goes
+        async for i, piece in events:
             if piece is None:
-                running -= 1
                 yield _event(base, i, "", "length" if records[i].finish_reason == "length" else "stop")
             else:
                 yield _event(base, i, piece, None)
-        if req.stream_options and req.stream_options.include_usage:
-            yield f"data: {json.dumps({**base, 'choices': [], 'usage': _usage(ids, records)})}\n\n"
-        yield "data: [DONE]\n\n"
-    finally:
-        for task in tasks:
-            task.cancel()
+    if req.stream_options and req.stream_options.include_usage:
+        yield f"data: {json.dumps({**base, 'choices': [], 'usage': _usage(ids, records)})}\n\n"
+    yield "data: [DONE]\n\n"
 
 
 def _usage(ids: list[int], records: list[Generation]) -> dict:

@@ -84,3 +84,27 @@ class ServedModel:
             elapsed = time.perf_counter() - (record.first_token_at or record.started)
             if record.tokens > 1 and elapsed > 0:
                 self.metrics.observe_decode_rate((record.tokens - 1) / elapsed)
+
+
+async def interleave(streams: list[AsyncIterator]) -> AsyncIterator[tuple[int, object]]:
+    """(index, item) from several async iterators as items arrive, and (index, None) when one ends.
+    Leaving early cancels them all (a client gone: every generation stops and frees its row)."""
+    events: asyncio.Queue = asyncio.Queue()
+
+    async def pump(index: int, stream: AsyncIterator) -> None:
+        try:
+            async for item in stream:
+                await events.put((index, item))
+        finally:
+            await events.put((index, None))
+
+    tasks = [asyncio.create_task(pump(i, s)) for i, s in enumerate(streams)]
+    try:
+        running = len(tasks)
+        while running:
+            index, item = await events.get()
+            running -= item is None
+            yield index, item
+    finally:
+        for task in tasks:
+            task.cancel()
