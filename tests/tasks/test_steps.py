@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openweight.tasks.steps import add, divide, multiply_digit, subtract
+from openweight.tasks.steps import add, compare, divide, multiply_digit, subtract
 
 numbers = st.integers(0, 10**9)
 
@@ -42,3 +42,16 @@ def test_divide_reads_the_dividend_from_the_left(n, d):
     lines, quotient, remainder = divide(n, d)
     assert (quotient, remainder) == divmod(n, d) and int(so_far(lines[-1])) == quotient
     assert [line.split(" ")[0] for line in lines] == [str(n)[i:] for i in range(len(str(n)))]
+
+
+@given(numbers, numbers)
+def test_compare_reads_from_the_left_until_the_digits_differ(a, b):
+    line = compare(a, b)
+    sign = "<" if a < b else ">" if a > b else "="
+    assert line.endswith(f", so {a}{sign}{b}")
+    parts = line.rsplit(", so ", 1)[0].split("; ")
+    if len(str(a)) == len(str(b)):
+        pairs = [part.split(":")[0].split(" vs ") for part in parts]
+        assert pairs[0] == [str(a), str(b)]
+        assert all(x[1:] == x2 and y[1:] == y2 for (x, y), (x2, y2) in zip(pairs, pairs[1:]))
+        assert parts[-1].endswith(f"{pairs[-1][0][0]}{sign}{pairs[-1][1][0]}")

@@ -122,3 +122,20 @@ def test_length_windows_group_alike_lengths_and_keep_every_example():
     plain_spreads = [max(len(e.ids) for e in st) - min(len(e.ids) for e in st)
                      for st in (plain.step_examples(s) for s in range(16))]
     assert sum(spreads) < sum(plain_spreads) / 2
+
+
+def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_run import CONFIG, examples
+
+    from openweight.train.init import init_weights
+    from openweight.train.trainer import TrainConfig, train
+
+    model = init_weights(Transformer(ModelConfig.from_dict(CONFIG)), seed=0)
+    config = TrainConfig(steps=30, batch_size=4, accumulation=2, lr=1e-2, warmup=2, autocast="bfloat16",
+                         progress=False, plot=False)
+    curve = [r["loss"] for r in train(model, examples(), config, tmp_path)]
+    assert curve[-1] < 0.6 * curve[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(ValueError, match="autocast"):
+        train(model, examples(), TrainConfig(steps=31, autocast="int8", progress=False), tmp_path)

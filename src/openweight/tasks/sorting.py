@@ -8,13 +8,13 @@ from .base import Family, Problem, integers
 
 
 class Sorting(Family):
-    """difficulty d: 3 + 2d numbers of up to d + 1 digits, ascending or descending."""
+    """difficulty d: 3 + d numbers (4 to 7) of up to min(d + 1, 3) digits, ascending or descending."""
 
     name = "sorting"
     max_difficulty = 4
 
     def make(self, rng: random.Random, difficulty: int) -> Problem:
-        count, top = 3 + 2 * difficulty, 10 ** (difficulty + 1)
+        count, top = 3 + difficulty, 10 ** min(difficulty + 1, 3)
         numbers = [rng.randint(0, top - 1) for _ in range(count)]
         order = rng.choice(("ascending", "descending"))
         listed = ", ".join(map(str, numbers))

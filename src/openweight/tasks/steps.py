@@ -54,6 +54,26 @@ def subtract(a: int, b: int) -> tuple[list[str], int]:
     return lines, a - b
 
 
+def compare(a: int, b: int) -> str:
+    """Which of two non-negative integers is larger, read from the left one digit at a time:
+    '45231 vs 45198: 4=4; 5231 vs 5198: 5=5; 231 vs 198: 2>1, so 45231>45198'."""
+    if a < 0 or b < 0:
+        raise ValueError(f"compare needs a, b >= 0, got {a} and {b}")
+    xs, ys = str(a), str(b)
+    sign = "<" if a < b else ">" if a > b else "="
+    if len(xs) != len(ys):
+        return f"{xs} vs {ys}: {len(xs)} digits vs {len(ys)}, so {xs}{sign}{ys}"
+    parts = []
+    while xs:
+        x, y = xs[0], ys[0]
+        if x != y or len(xs) == 1:
+            parts.append(f"{xs} vs {ys}: {x}{'<' if x < y else '>' if x > y else '='}{y}")
+            break
+        parts.append(f"{xs} vs {ys}: {x}={y}")
+        xs, ys = xs[1:], ys[1:]
+    return "; ".join(parts) + f", so {a}{sign}{b}"
+
+
 def multiply_digit(a: int, d: int) -> tuple[list[str], int]:
     """Lines multiplying a non-negative integer by one digit from the right, and the product."""
     xs, carry, so_far, lines = str(a), 0, "", []

@@ -13,7 +13,7 @@ import re
 
 from .base import Problem
 from .countdown import evaluate
-from .steps import add, divide, multiply_digit, subtract
+from .steps import add, compare, divide, multiply_digit, subtract
 from .tools import CALCULATE
 
 IDENTITY = "You are openweight-mini, a small reasoning model."
@@ -24,11 +24,12 @@ TOOL_FROM_DIGITS = 3  # with the tool offered, products of 3-digit numbers and u
 
 
 def _difference(a: int, b: int) -> tuple[list[str], int]:
-    """Lines computing a - b for non-negative a and b, negative results included."""
+    """Lines computing a - b for non-negative a and b: which is larger first, then the subtraction."""
     if a >= b:
-        return subtract(a, b)
+        lines, value = subtract(a, b)
+        return [compare(a, b), *lines], value
     lines, value = subtract(b, a)
-    return [f"{a}<{b}, so {a}-{b} is -({b}-{a}):", *lines], -value
+    return [compare(a, b), f"so {a}-{b} is -({b}-{a}):", *lines], -value
 
 
 def _units_check(a: int, op: str, b: int, result: int) -> str:
@@ -117,20 +118,31 @@ def _linear(p: Problem, effort: str) -> str:
 
 
 def _sorting(p: Problem, effort: str) -> str:
+    """Selection sort. High effort finds each pick by walking the numbers left with the best so far
+    ('7→7': after 7 the smallest so far is 7), then restates the sorted part, so every line is
+    built from the one above it; medium names each pick outright."""
     numbers, order = p.data
-    answer = p.answer
-    if effort == "medium":
-        return f"{len(numbers)} numbers in {order} order: {answer}."
-    remaining, lines = list(numbers), [f"Sort {len(numbers)} numbers in {order} order, picking one at a time."]
-    pick = min if order == "ascending" else max
-    word = "smallest" if order == "ascending" else "largest"
-    while len(remaining) > 1:
-        chosen = pick(remaining)
-        lines.append(f"Of {', '.join(map(str, remaining))} the {word} is {chosen}.")
-        remaining.remove(chosen)
-    lines.append(f"Last: {remaining[0]}.")
-    lines.append(f"Check: {len(numbers)} numbers in, {len(numbers)} out, each one {'<=' if order == 'ascending' else '>='}"
-                 f" the next. Correct.")
+    pick, word = (min, "Smallest") if order == "ascending" else (max, "Largest")
+    better = (lambda x, y: x < y) if order == "ascending" else (lambda x, y: x > y)
+    left, done, lines = list(numbers), [], []
+    if effort == "high":
+        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the "
+                     f"{word.lower()} of those left, one at a time.")
+    while left:
+        chosen = pick(left)
+        if effort == "high":
+            best, walk = left[0], [str(left[0])]
+            for n in left[1:]:
+                best = n if better(n, best) else best
+                walk.append(f"{n}→{best}")
+            done.append(chosen)
+            lines.append(f"{word} of {', '.join(walk)}: {chosen}. Sorted: {', '.join(map(str, done))}.")
+        else:
+            lines.append(f"{word} of {', '.join(map(str, left))}: {chosen}.")
+        left.remove(chosen)
+    if effort == "high":
+        lines.append(f"Check: {len(numbers)} numbers in, {len(numbers)} out, each one "
+                     f"{'<=' if order == 'ascending' else '>='} the next. Correct.")
     return "\n".join(lines)
 
 

@@ -43,8 +43,18 @@ class TrainConfig:
     distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
     length_window: int = 0  # sort by length within windows of this many steps (0: plain shuffle)
     qk_clip: float | None = None  # tau of Kimi K2's QK-clip (e.g. 100); None: off
+    autocast: str | None = None  # "bfloat16": matmuls in bf16, weights and optimizer state in fp32
     progress: bool = True
     plot: bool = True  # curves.png beside metrics.jsonl at the end
+
+
+def _autocast(dtype: str | None, device: torch.device):
+    """Mixed precision for the forward pass (on this machine's CPU, bf16 matmuls are ~1.35x faster)."""
+    if dtype is None:
+        return nullcontext()
+    if dtype not in ("bfloat16", "float16"):
+        raise ValueError(f"autocast must be 'bfloat16', 'float16' or None, got {dtype!r}")
+    return torch.autocast(device.type, dtype=getattr(torch, dtype))
 
 
 def _world() -> tuple[int, int]:
@@ -100,6 +110,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
     progress = _Progress(config.steps, start) if config.progress and rank == 0 else None
     history, began = [], time.perf_counter()
+    precision = _autocast(config.autocast, next(model.parameters()).device)
     for step in range(start, config.steps):
         t0 = time.perf_counter()
         scale = lr_multiplier(step, config.steps, config.warmup, config.schedule, config.min_lr_ratio)
@@ -115,8 +126,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             sync = i == len(micro) - 1
             context = net.no_sync() if world > 1 and config.distributed == "ddp" and not sync \
                 else nullcontext()
-            with context:
-                logits = net(inputs)  # [b, t, vocab]
+            with context, precision:
+                logits = net(inputs).float()  # [b, t, vocab]
                 loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
                                        reduction="sum") / max(learnt, 1)
                 (loss * world).backward()  # DDP averages over ranks; the step's loss is their sum
