@@ -50,12 +50,16 @@ class Experts(torch.nn.Module):
         self.alpha, self.limit = config.swiglu_alpha, config.swiglu_limit
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        """Expert e on x [tokens, hidden]: the clamped SwiGLU of gpt-oss."""
+        """Expert e on x [tokens, hidden]."""
         gate_up = x @ self.gate_up_proj[e] + self.gate_up_proj_bias[e]  # [tokens, 2*inner]
-        gate = gate_up[..., ::2].clamp(max=self.limit)
-        up = gate_up[..., 1::2].clamp(min=-self.limit, max=self.limit)
-        h = (up + 1) * (gate * torch.sigmoid(gate * self.alpha))
-        return h @ self.down_proj[e] + self.down_proj_bias[e]
+        return clamped_swiglu(gate_up, self.alpha, self.limit) @ self.down_proj[e] + self.down_proj_bias[e]
+
+
+def clamped_swiglu(gate_up: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
+    """The activation of gpt-oss experts: gate and up interleaved on the last axis [.., 2*inner] -> [.., inner]."""
+    gate = gate_up[..., ::2].clamp(max=limit)
+    up = gate_up[..., 1::2].clamp(min=-limit, max=limit)
+    return (up + 1) * (gate * torch.sigmoid(gate * alpha))
 
 
 class MoE(torch.nn.Module):

@@ -49,7 +49,8 @@ class TrainConfig:
 
 
 def _autocast(dtype: str | None, device: torch.device):
-    """Mixed precision for the forward pass (on this machine's CPU, bf16 matmuls are ~1.35x faster)."""
+    """Mixed precision for the forward pass: bf16 matmuls, fp32 weights. On this machine's CPU it gains
+    ~1.35x on batches of 400-token sequences and nothing measurable on short ones."""
     if dtype is None:
         return nullcontext()
     if dtype not in ("bfloat16", "float16"):

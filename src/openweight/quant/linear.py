@@ -1,0 +1,127 @@
+"""Weight-only quantized linear layers on PyTorch's own CPU kernels.
+
+- Int8Linear: one int8 per weight, one scale per output row (`torch._weight_int8pack_mm`).
+- Int4Linear: 4 bits per weight in groups along the input axis, W = (q - 8) * scale + zero
+  per group and output row (`aten._weight_int4pack_mm_for_cpu`). That kernel is only vectorised
+  for bfloat16 activations, so the layer computes in bfloat16 and returns the input's dtype.
+  GGUF's Q4_1 blocks (w = d * q + m over 32 weights) map onto it exactly: scale = d, zero = m + 8d.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+INT4_GROUP_SIZES = (32, 64, 128, 256)
+_ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
+
+
+class Int8Linear(torch.nn.Module):
+    def __init__(self, weight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None):
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("weight", weight)  # int8 [out, in]
+        self.register_buffer("scale", scale)  # float32 [out]
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
+        """Symmetric per-row quantization: the largest weight of a row maps to 127."""
+        w = weight.detach().float().contiguous()
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
+        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        return cls(q, scale, None if bias is None else bias.detach().float())
+
+    def dequantized(self) -> torch.Tensor:
+        return self.weight.float() * self.scale[:, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).contiguous()  # [tokens, in]
+        y = torch._weight_int8pack_mm(flat, self.weight, self.scale.to(flat.dtype))  # [tokens, out]
+        if self.bias is not None:
+            y = y + self.bias.to(y.dtype)
+        return y.view(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+
+
+class Int4Linear(torch.nn.Module):
+    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, group_size: int,
+                 bias: torch.Tensor | None):
+        """codes int32 [out, in] in 0..15; scale, zero float [out, in // group_size]."""
+        super().__init__()
+        if group_size not in INT4_GROUP_SIZES:
+            raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
+        out_features, in_features = codes.shape
+        if in_features % group_size:
+            raise ValueError(f"int4 needs input features ({in_features}) divisible by group_size ({group_size})")
+        self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
+        padded = -out_features % _ROWS
+        if padded:  # rows of code 8 with scale and zero 0 weigh nothing
+            codes = torch.cat((codes, codes.new_full((padded, in_features), 8)))
+            scale, zero = (torch.cat((t, t.new_zeros(padded, t.shape[1]))) for t in (scale, zero))
+        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.int(), 1))
+        # [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
+        self.register_buffer("scale_zero", torch.stack((scale, zero), -1).transpose(0, 1).contiguous()
+                             .to(torch.bfloat16))
+        self.register_buffer("bias", bias)
+
+    @classmethod
+    def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int4Linear:
+        """Asymmetric quantization per group: the group's minimum maps to code 0, its maximum to 15."""
+        out_features, in_features = weight.shape
+        if in_features % group_size:
+            raise ValueError(f"int4 needs input features ({in_features}) divisible by group_size ({group_size})")
+        w = weight.detach().float().contiguous().view(out_features, -1, group_size)  # [out, groups, g]
+        low, high = w.amin(-1), w.amax(-1)
+        scale = (high - low) / 15
+        codes = torch.round((w - low[..., None]) / scale.clamp(min=1e-12)[..., None]).clamp(0, 15)
+        return cls(codes.view(out_features, in_features).int(), scale, low + 8 * scale, group_size,
+                   None if bias is None else bias.detach().float())
+
+    @classmethod
+    def from_q4_1(cls, blocks: np.ndarray, bias: torch.Tensor | None = None) -> Int4Linear:
+        """GGUF Q4_1 bytes [out, in / 32 * 20] -> the layer, no float weights in between.
+
+        A block is d (fp16), m (fp16) and 16 bytes whose low nibbles are weights 0..15 and high
+        nibbles weights 16..31 of the block; weight = d * q + m.
+        """
+        rows = blocks.shape[0]
+        b = np.ascontiguousarray(blocks).reshape(rows, -1, 20)
+        d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [out, groups]
+        m = torch.from_numpy(b[..., 2:4].copy().view(np.float16)[..., 0]).float()
+        nibbles = torch.from_numpy(b[..., 4:].copy()).int()  # [out, groups, 16]
+        codes = torch.cat((nibbles & 0xF, nibbles >> 4), -1).view(rows, -1)  # [out, in]
+        return cls(codes, d, m + 8 * d, 32, bias)
+
+    def dequantized(self) -> torch.Tensor:
+        """The float weights [out, in] the kernel computes with (scale and zero in bfloat16)."""
+        eye = torch.eye(self.in_features, dtype=torch.bfloat16)
+        return self._matmul(eye).float().t()
+
+    def _matmul(self, flat: torch.Tensor) -> torch.Tensor:
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, self.group_size, self.scale_zero)
+        return y[:, : self.out_features]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # [tokens, in]
+        y = self._matmul(flat)  # [tokens, out] bfloat16
+        if self.bias is not None:
+            y = y + self.bias.to(y.dtype)
+        return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, int4, "
+                f"group_size={self.group_size}")
+
+
+def quantized_linear(weight: torch.Tensor, bias: torch.Tensor | None, mode: str, group_size: int = 32):
+    """A float weight [out, in] (and bias) as an Int8Linear or Int4Linear. A layer whose input
+    features do not split into int4 groups gets int8 instead, as llama.cpp falls back per tensor."""
+    if mode == "int8" or (mode == "int4" and weight.shape[1] % group_size):
+        return Int8Linear.from_float(weight, bias)
+    if mode == "int4":
+        return Int4Linear.from_float(weight, bias, group_size)
+    raise ValueError(f"quantize must be 'int8' or 'int4', got {mode!r}")
+

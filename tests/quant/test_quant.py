@@ -1,0 +1,97 @@
+"""Weight-only int8/int4 layers: the kernels compute what the stored weights say, the stored weights
+are close to the float ones, GGUF Q4_1 blocks load exactly, and a quantized model stays close."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import openweight
+from openweight.quant import Int4Linear, Int8Linear, quantize
+from openweight.quant.model import QuantizedExperts
+from openweight.registry import resolve
+
+
+def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((y.float() - ref).norm() / ref.norm())
+
+
+@pytest.mark.parametrize("out_features", [48, 40])  # 40: the int4 packing pads to 48 rows and cuts them off
+def test_int4_layer_computes_its_weights_and_they_are_close_to_float(out_features):
+    torch.manual_seed(0)
+    weight, bias, x = torch.randn(out_features, 128), torch.randn(out_features), torch.randn(3, 5, 128)
+    layer = Int4Linear.from_float(weight, bias, group_size=32)
+    w = layer.dequantized()
+    assert w.shape == weight.shape
+    # 4 bits over each group's range: at most half a step (range / 15 / 2) from the float weight.
+    step = (weight.view(out_features, -1, 32).amax(-1) - weight.view(out_features, -1, 32).amin(-1)) / 15
+    assert ((w - weight).abs().view(out_features, -1, 32) <= step[..., None] * 0.5 * 1.02 + 1e-2).all()
+    y = layer(x)
+    assert y.shape == (3, 5, out_features) and y.dtype == torch.float32
+    # The kernel multiplies bfloat16 activations: 1e-2 is a few bfloat16 roundings, not a quantization error.
+    assert relative_error(y, F.linear(x, w, bias)) < 1e-2
+
+
+def test_int8_layer_computes_its_weights_and_they_are_close_to_float():
+    torch.manual_seed(0)
+    weight, x = torch.randn(40, 72), torch.randn(7, 72)
+    layer = Int8Linear.from_float(weight)
+    w = layer.dequantized()
+    assert ((w - weight).abs() <= weight.abs().amax(1, keepdim=True) / 127 / 2 + 1e-6).all()
+    assert relative_error(layer(x), F.linear(x, w)) < 1e-5  # float32 activations: only summation order
+    assert relative_error(layer(x), F.linear(x, weight)) < 1e-2
+
+
+def test_int4_rejects_what_it_cannot_hold():
+    with pytest.raises(ValueError, match="group_size must be one of"):
+        Int4Linear.from_float(torch.randn(16, 64), group_size=16)
+    with pytest.raises(ValueError, match="divisible by group_size"):
+        Int4Linear.from_float(torch.randn(16, 48), group_size=32)
+
+
+def test_q4_1_blocks_load_exactly():
+    gguf = pytest.importorskip("gguf")
+    reader = gguf.GGUFReader(resolve("smollm2-135m"))
+    tensor = next(t for t in reader.tensors if t.name == "blk.0.attn_q.weight")
+    assert tensor.tensor_type == gguf.GGMLQuantizationType.Q4_1
+    blocks = np.asarray(tensor.data)
+    reference = torch.from_numpy(gguf.quants.dequantize(blocks, tensor.tensor_type)).float()  # [out, in]
+    layer = Int4Linear.from_q4_1(blocks)
+    assert (layer.out_features, layer.in_features) == reference.shape
+    # scale = d and zero = m + 8d are held in bfloat16: within a few bfloat16 steps of the block's weights.
+    assert relative_error(layer.dequantized(), reference) < 1e-2
+    x = torch.randn(2, reference.shape[1])
+    assert relative_error(layer(x), x @ reference.t()) < 1e-2
+
+
+def with_dequantized_weights(float_model: torch.nn.Module, quantized: torch.nn.Module) -> None:
+    """Give the float model the weights the quantized one holds, so that both should compute alike."""
+    with torch.no_grad():
+        for name, module in quantized.named_modules():
+            if isinstance(module, QuantizedExperts):
+                experts = float_model.get_submodule(name)
+                for e, (gate_up, down) in enumerate(zip(module.gate_up, module.down)):
+                    experts.gate_up_proj[e].copy_(gate_up.dequantized().t())
+                    experts.down_proj[e].copy_(down.dequantized().t())
+            elif isinstance(module, (Int4Linear, Int8Linear)) and ".experts." not in name:
+                # A new tensor, not a copy: a tied lm_head must not change the embeddings it shares.
+                float_model.get_submodule(name).weight = torch.nn.Parameter(module.dequantized())
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt_oss"])
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_quantized_model_computes_what_its_weights_say(hf_checkpoint, family, mode):
+    _, folder = hf_checkpoint
+    reference, lm = openweight.load(folder), openweight.load(folder)
+    quantize(lm.model, mode)
+    assert not any(isinstance(m, torch.nn.Linear) for m in lm.model.modules())
+    assert any(isinstance(m, Int4Linear if mode == "int4" else Int8Linear) for m in lm.model.modules())
+    with_dequantized_weights(reference.model, lm.model)
+    ids = torch.randint(0, reference.config.vocab_size, (2, 24))
+    expected = reference.logits(ids)
+    error = relative_error(lm.logits(ids), expected)
+    if mode == "int8":
+        assert error < 1e-4  # float32 throughout: summation order only
+    else:  # int4 multiplies bfloat16 activations: no further from float32 than the same model run in bfloat16
+        floor = relative_error(reference.model.to(torch.bfloat16)(ids), expected)
+        assert error <= floor
