@@ -18,6 +18,24 @@ def test_generate_chat_with_the_short_name():
     assert "Paris" in out.stdout
 
 
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_generate_quantized(mode):
+    out = run("generate", "--model", "smollm2-135m", "--quantize", mode, "--chat", "--prompt",
+              "What is the capital of France?", "--max-new-tokens", "24")
+    assert out.returncode == 0, out.stderr
+    assert "Paris" in out.stdout
+
+
+def test_info_counts_quantized_weights(make_hf_model, tmp_path):
+    make_hf_model("llama", hidden_size=256, intermediate_size=512).save_pretrained(tmp_path)  # ~7 MiB float32
+    mib = {}
+    for mode in ("float32", "int8", "int4"):
+        out = run("info", "--model", str(tmp_path), *(["--quantize", mode] if mode != "float32" else []))
+        assert out.returncode == 0, out.stderr
+        mib[mode] = float(out.stdout.split("weights in memory: ")[1].split(" MiB")[0])
+    assert mib["float32"] > mib["int8"] > mib["int4"]
+
+
 def test_info_reports_config_and_counts(make_hf_model, tmp_path):
     make_hf_model("gpt_oss").save_pretrained(tmp_path)
     out = run("info", "--model", str(tmp_path))

@@ -17,11 +17,14 @@ from .engine.generate import TextStream, generate_ids
 from .engine.sampling import SamplingParams
 from .errors import CheckpointError, GenerationError
 from .model import Transformer
+from .quant import MODES as QUANT_MODES
+from .quant import is_quantized
+from .quant import quantize as quantize_model
 from .registry import DEFAULT_MODEL, resolve
 from .tokenizer import Tokenizer
 from .weights.atomic import atomic_write_text
 from .weights.build import build_model, checkpoint_tensors
-from .weights.gguf_file import GGUFFile, gguf_config, gguf_tensors
+from .weights.gguf_file import GGUFFile, gguf_config, gguf_q4_1_blocks, gguf_tensors
 from .weights.safetensors_dir import PICKLE_SUFFIXES, read_tensors, refuse_pickle, weight_files, write_tensors
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -171,6 +174,8 @@ class LM:
     def save(self, folder: str | Path, max_shard_size: int | str = "5GB") -> None:
         """Write a Hugging Face-layout folder that `transformers.from_pretrained` loads."""
         folder = Path(folder)
+        if is_quantized(self.model):
+            raise GenerationError("this model was quantized when loaded; save the model loaded without quantize")
         folder.mkdir(parents=True, exist_ok=True)
         config = replace(self.config, extra={k: v for k, v in self.config.extra.items()
                                              if k != "quantization_config"})  # saved dense
@@ -213,9 +218,21 @@ class ChatStream:
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt_oss": "GptOssForCausalLM"}
 
 
-def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "float32") -> LM:
+def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "float32",
+         quantize: str | None = None) -> LM:
     """Load a Hugging Face folder, a GGUF file, or a short name: 'openweight-mini' (the default, built in)
-    or 'smollm2-135m'."""
+    or 'smollm2-135m'. quantize='int8' or 'int4' makes the linear layers and experts weight-only
+    quantized (openweight.quant); the rest stays in `dtype`."""
+    if quantize is not None and quantize not in QUANT_MODES:
+        raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")
+    lm, q4_1 = _load(name_or_path, dtype, keep_q4_1=quantize == "int4")
+    if quantize is not None:
+        quantize_model(lm.model, quantize, q4_1=q4_1)
+    return lm
+
+
+def _load(name_or_path: str | Path, dtype: str | torch.dtype, keep_q4_1: bool) -> tuple[LM, dict]:
+    """(the model, a GGUF's Q4_1 blocks by weight name if keep_q4_1)."""
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise GenerationError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
@@ -229,7 +246,7 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
             config = gguf_config(f)
             model = build_model(config, gguf_tensors(f, config), dtype, source=str(path))
             tokenizer = Tokenizer.from_gguf(f) if f.get("tokenizer.ggml.tokens") else None
-            return LM(model, tokenizer)
+            return LM(model, tokenizer), gguf_q4_1_blocks(f, config) if keep_q4_1 else {}
         if path.suffix == ".safetensors":
             path = path.parent
         else:
@@ -238,4 +255,4 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
     model = build_model(config, read_tensors(weight_files(path)), dtype, source=str(path))
     tokenizer = Tokenizer.from_folder(path) if (path / "tokenizer.json").exists() else None
     gen = path / "generation_config.json"
-    return LM(model, tokenizer, GenerationConfig.from_file(gen) if gen.exists() else None)
+    return LM(model, tokenizer, GenerationConfig.from_file(gen) if gen.exists() else None), {}

@@ -17,6 +17,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                    help="a Hugging Face folder, a .gguf file or a short name: openweight-mini (default, built in), "
                         "smollm2-135m")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
 
 
 def parameter_counts(model) -> tuple[int, int]:
@@ -34,16 +35,21 @@ def parameter_counts(model) -> tuple[int, int]:
 def info(args) -> None:
     from . import load
 
+    from .quant import quantize
+
     lm = load(args.model, args.dtype)
     c = lm.config
     total, active = parameter_counts(lm.model)
-    weight_bytes = sum(p.numel() * p.element_size() for p in {id(p): p for p in lm.model.parameters()}.values())
+    if args.quantize:
+        quantize(lm.model, args.quantize)
+    tensors = {id(t): t for t in [*lm.model.parameters(), *lm.model.buffers()]}.values()
+    weight_bytes = sum(t.numel() * t.element_size() for t in tensors)
     kv_per_token = 2 * c.num_key_value_heads * c.head_dim * lm.model.dtype.itemsize * sum(
         0 if c.is_sliding(i) else 1 for i in range(c.num_hidden_layers))
     banded = sum(c.is_sliding(i) for i in range(c.num_hidden_layers))
     print(json.dumps(c.to_dict(), indent=2))
     print(f"parameters: {total:,} total, {active:,} active per token")
-    print(f"weights in memory: {weight_bytes / 2**20:.1f} MiB ({args.dtype})")
+    print(f"weights in memory: {weight_bytes / 2**20:.1f} MiB ({args.quantize or args.dtype})")
     print(f"KV cache: {kv_per_token / 1024:.1f} KiB per token of context"
           + (f", plus {banded} banded layer(s) capped at {c.sliding_window} tokens" if banded else ""))
 
@@ -51,7 +57,7 @@ def info(args) -> None:
 def generate(args) -> None:
     from . import load
 
-    lm = load(args.model, args.dtype)
+    lm = load(args.model, args.dtype, args.quantize)
     sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
     if args.chat:
@@ -72,7 +78,7 @@ def chat(args) -> None:
     from . import load
     from .console import run_chat
 
-    lm = load(args.model, args.dtype)
+    lm = load(args.model, args.dtype, args.quantize)
     if lm.tokenizer is None:
         raise GenerationError(f"{args.model} has no tokenizer, so it cannot chat")
     sampling = dict(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
@@ -86,7 +92,7 @@ def serve(args) -> None:
 
     models = {}
     for name in args.model:
-        lm = load(name, args.dtype)
+        lm = load(name, args.dtype, args.quantize)
         if lm.tokenizer is None:
             raise GenerationError(f"{name} has no tokenizer, so it cannot be served")
         models[Path(name).name if Path(name).exists() else name] = lm
@@ -98,7 +104,7 @@ def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import run_eval
 
-    lm = load(args.model, args.dtype)
+    lm = load(args.model, args.dtype, args.quantize)
     table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool)
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     s = commands.add_parser("serve", help="an OpenAI-compatible HTTP server with a web chat page")
     s.add_argument("--model", action="append", help="a model to serve (repeatable; default: openweight-mini)")
     s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    s.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1 routes")

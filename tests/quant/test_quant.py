@@ -95,3 +95,19 @@ def test_quantized_model_computes_what_its_weights_say(hf_checkpoint, family, mo
     else:  # int4 multiplies bfloat16 activations: no further from float32 than the same model run in bfloat16
         floor = relative_error(reference.model.to(torch.bfloat16)(ids), expected)
         assert error <= floor
+
+
+def test_int4_load_of_a_q4_1_gguf_keeps_the_files_4_bit_weights():
+    """smollm2-135m is Q4_1: loaded with quantize='int4', its layers hold the file's 4-bit codes
+    (scale and zero in bfloat16)."""
+    gguf = pytest.importorskip("gguf")
+    lm = openweight.load("smollm2-135m", quantize="int4")
+    reader = gguf.GGUFReader(resolve("smollm2-135m"))
+    tensor = next(t for t in reader.tensors if t.name == "blk.3.ffn_down.weight")
+    reference = torch.from_numpy(gguf.quants.dequantize(np.asarray(tensor.data), tensor.tensor_type)).float()
+    layer = lm.model.model.layers[3].mlp.down_proj
+    assert isinstance(layer, Int4Linear)
+    assert relative_error(layer.dequantized(), reference) < 1e-2
+    # Q and K rows were reordered for llama.cpp; the blocks are put back in transformers' order.
+    float_q = openweight.load("smollm2-135m").model.model.layers[0].self_attn.q_proj.weight
+    assert relative_error(lm.model.model.layers[0].self_attn.q_proj.dequantized(), float_q) < 1e-2

@@ -99,7 +99,9 @@ def run_grpo(recipe: dict, out: Path) -> Path:
         items = []
         for _ in range(n):
             family = FAMILIES[rng.choices(names, [spec["mixture"][k] for k in names])[0]]
-            items.append((family.sample(rng, split="train"), rng.choice(spec["efforts"])))
+            levels = spec.get("difficulty", {}).get(family.name)  # None: any difficulty
+            level = rng.choice(levels) if levels else None
+            items.append((family.sample(rng, level, split="train"), rng.choice(spec["efforts"])))
         return items, [task_prompt(problem, effort, lm.tokenizer) for problem, effort in items]
 
     def reward(item, reply):

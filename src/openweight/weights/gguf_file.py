@@ -114,26 +114,57 @@ def _dequantize(t) -> torch.Tensor:
     return torch.from_numpy(data.reshape(shape))
 
 
+def _hf_name(f: GGUFFile, name: str) -> str | None:
+    """The transformers name of a GGUF tensor; None for one openweight has no use for."""
+    m = _LAYER_RE.match(name)
+    if m:
+        layer, part, kind = m.groups()
+        if part not in _LAYER_NAMES:
+            raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
+        return f"model.layers.{layer}.{_LAYER_NAMES[part]}.{kind}"
+    base, _, kind = name.rpartition(".")
+    if base not in _GLOBAL_NAMES:
+        if name == "rope_freqs.weight":
+            return None  # llama.cpp's own copy of the Llama 3 frequency factors
+        raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
+    return f"{_GLOBAL_NAMES[base]}.{kind}"
+
+
+def _rotary_heads(config: ModelConfig, hf: str) -> int | None:
+    """Heads whose Q/K rows llama.cpp reordered, for the tensors it reordered."""
+    if config.model_type != "llama":
+        return None
+    if hf.endswith("self_attn.q_proj.weight"):
+        return config.num_attention_heads
+    if hf.endswith("self_attn.k_proj.weight"):
+        return config.num_key_value_heads
+    return None
+
+
 def gguf_tensors(f: GGUFFile, config: ModelConfig) -> dict[str, torch.Tensor]:
     """All tensors, decoded to float32, under their transformers names."""
     out: dict[str, torch.Tensor] = {}
     for name, t in f.tensors.items():
-        m = _LAYER_RE.match(name)
-        if m:
-            layer, part, kind = m.groups()
-            if part not in _LAYER_NAMES:
-                raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
-            hf = f"model.layers.{layer}.{_LAYER_NAMES[part]}.{kind}"
-        else:
-            base, _, kind = name.rpartition(".")
-            if base not in _GLOBAL_NAMES:
-                if name == "rope_freqs.weight":
-                    continue  # llama.cpp's own copy of the Llama 3 frequency factors
-                raise CheckpointError(f"{f.path}: unexpected GGUF tensor '{name}'")
-            hf = f"{_GLOBAL_NAMES[base]}.{kind}"
+        hf = _hf_name(f, name)
+        if hf is None:
+            continue
         w = _dequantize(t)
-        if config.model_type == "llama" and m and m.group(2) in ("attn_q", "attn_k"):
-            w = _unpermute_rotary(w, config.num_attention_heads if m.group(2) == "attn_q"
-                                  else config.num_key_value_heads)
-        out[hf] = w
+        heads = _rotary_heads(config, hf)
+        out[hf] = w if heads is None else _unpermute_rotary(w, heads)
+    return out
+
+
+def gguf_q4_1_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, np.ndarray]:
+    """The Q4_1 tensors as their raw blocks (uint8 [rows, row bytes]), under their transformers
+    names, so that int4 layers take them as they are (quant.Int4Linear.from_q4_1)."""
+    import gguf
+
+    out = {}
+    for name, t in f.tensors.items():
+        hf = _hf_name(f, name)
+        if hf is None or t.tensor_type != gguf.GGMLQuantizationType.Q4_1:
+            continue
+        blocks = np.asarray(t.data)  # [rows, row bytes]: a row's blocks stay whole when rows move
+        heads = _rotary_heads(config, hf)
+        out[hf] = blocks if heads is None else _unpermute_rotary(torch.from_numpy(blocks.copy()), heads).numpy()
     return out
