@@ -17,24 +17,27 @@ MODEL = dict(
 )
 
 SFT = dict(
-    examples=57600, max_tokens=1024,
-    mixture={"add_sub": 1.0, "multiplication": 1.5, "linear": 1.0, "sorting": 0.5, "countdown": 1.0},
+    examples=96000, max_tokens=1024,
+    mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.5, "countdown": 0.75},
     tool_fraction=0.2,
-    train=dict(steps=3600, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
-               optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32),
+    train=dict(steps=5000, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
+               optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32,
+               autocast="bfloat16"),
 )
 
 GRPO = dict(
-    # The families the SFT model gets wrong most (see the README), at the efforts that reason.
-    mixture={"add_sub": 1.0, "multiplication": 1.0, "linear": 1.0},
-    efforts=["medium", "high"],
+    # Linear equations: the family where the SFT model's samples disagree most (22 of 40 groups of 8
+    # mixed at high effort), so most groups teach something.
+    mixture={"linear": 1.0},
+    efforts=["high"],
     format_weight=0.1,
-    train=dict(steps=50, prompts_per_step=8, group_size=8, max_new_tokens=768, temperature=1.0, variant="dapo",
-               clip_low=0.2, clip_high=0.28, updates=2, lr=1e-4, optimizer="adamw", checkpoint_every=5),
+    train=dict(steps=24, prompts_per_step=16, group_size=8, max_new_tokens=768, temperature=1.0,
+               variant="dapo", clip_low=0.2, clip_high=0.28, updates=2, lr=3e-4, optimizer="adamw",
+               checkpoint_every=4),
 )
 
 # Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.
 EXPORT = "models/openweight-mini"
-# Which stage's model is shipped. GRPO as configured above measured no better than SFT on held-out
-# problems (README, "openweight-mini"), so the SFT model is the one shipped.
+# Which stage's model is shipped. GRPO as configured above lowered held-out accuracy (linear high
+# 43.8% -> 35.4%; README, "openweight-mini"), so the SFT model is the one shipped.
 EXPORT_FROM = "sft"
