@@ -54,8 +54,6 @@ class Int4Linear(torch.nn.Module):
         if group_size not in INT4_GROUP_SIZES:
             raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
         out_features, in_features = codes.shape
-        if in_features % group_size:
-            raise ValueError(f"int4 needs input features ({in_features}) divisible by group_size ({group_size})")
         self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
         padded = -out_features % _ROWS
         if padded:  # rows of code 8 with scale and zero 0 weigh nothing

@@ -123,7 +123,6 @@ def _sorting(p: Problem, effort: str) -> str:
     built from the one above it; medium names each pick outright."""
     numbers, order = p.data
     pick, word = (min, "Smallest") if order == "ascending" else (max, "Largest")
-    better = (lambda x, y: x < y) if order == "ascending" else (lambda x, y: x > y)
     left, done, lines = list(numbers), [], []
     if effort == "high":
         lines.append(f"Sort {len(numbers)} numbers in {order} order: take the "
@@ -133,7 +132,7 @@ def _sorting(p: Problem, effort: str) -> str:
         if effort == "high":
             best, walk = left[0], [str(left[0])]
             for n in left[1:]:
-                best = n if better(n, best) else best
+                best = pick(best, n)
                 walk.append(f"{n}→{best}")
             done.append(chosen)
             lines.append(f"{word} of {', '.join(walk)}: {chosen}. Sorted: {', '.join(map(str, done))}.")
