@@ -17,6 +17,7 @@ from .engine.generate import TextStream, generate_ids
 from .engine.sampling import SamplingParams
 from .errors import CheckpointError, GenerationError
 from .model import Transformer
+from .model.fuse import fuse_projections, is_fused
 from .quant import MODES as QUANT_MODES
 from .quant import is_quantized
 from .quant import quantize as quantize_model
@@ -59,8 +60,8 @@ class LM:
     """A loaded model with its tokenizer."""
 
     def __init__(self, model: Transformer, tokenizer: Tokenizer | None,
-                 generation_config: GenerationConfig | None = None):
-        self.model, self.tokenizer = model, tokenizer
+                 generation_config: GenerationConfig | None = None, compile: bool = False):
+        self.model, self.tokenizer, self.compile = model, tokenizer, compile
         self._chat_format: ChatFormat | None = None
         self.generation_config = generation_config or GenerationConfig(_as_ids(model.config.eos_token_id))
 
@@ -128,7 +129,7 @@ class LM:
             raise GenerationError("stream=True takes one prompt, not a list")
         stops = self.stop_token_ids if stop_token_ids is None else set(stop_token_ids)
         stop_strings = [stop] if isinstance(stop, str) else list(stop or [])
-        steps = generate_ids(self.model, prompts, max_new_tokens, params, stops, seed)
+        steps = generate_ids(self.model, prompts, max_new_tokens, params, stops, seed, compile=self.compile)
         if self.tokenizer is None:
             raise GenerationError("this model has no tokenizer; use openweight.engine.generate.generate_ids "
                                   "to generate token ids")
@@ -166,7 +167,7 @@ class LM:
         params = SamplingParams(temperature, top_k, top_p, min_p, repetition_penalty)
         prompt = self.chat_prompt(messages, reasoning_effort, tools)
         stops = self.chat_format.stop_ids() | self.stop_token_ids
-        steps = generate_ids(self.model, [prompt], max_new_tokens, params, stops, seed)
+        steps = generate_ids(self.model, [prompt], max_new_tokens, params, stops, seed, compile=self.compile)
         chat = ChatStream(steps, self.chat_format.decoder(prompt), stops)
         return chat if stream else chat.collect()
 
@@ -174,8 +175,9 @@ class LM:
     def save(self, folder: str | Path, max_shard_size: int | str = "5GB") -> None:
         """Write a Hugging Face-layout folder that `transformers.from_pretrained` loads."""
         folder = Path(folder)
-        if is_quantized(self.model):
-            raise GenerationError("this model was quantized when loaded; save the model loaded without quantize")
+        if is_quantized(self.model) or is_fused(self.model):
+            raise GenerationError("this model was loaded for fast inference (quantize or compile); "
+                                  "save the model loaded without them")
         folder.mkdir(parents=True, exist_ok=True)
         config = replace(self.config, extra={k: v for k, v in self.config.extra.items()
                                              if k != "quantization_config"})  # saved dense
@@ -219,15 +221,20 @@ _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt
 
 
 def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "float32",
-         quantize: str | None = None) -> LM:
+         quantize: str | None = None, compile: bool = False) -> LM:
     """Load a Hugging Face folder, a GGUF file, or a short name: 'openweight-mini' (the default, built in)
     or 'smollm2-135m'. quantize='int8' or 'int4' makes the linear layers and experts weight-only
-    quantized (openweight.quant); the rest stays in `dtype`."""
+    quantized (openweight.quant); the rest stays in `dtype`. compile=True decodes through
+    torch.compile (engine.compiled). Either one fuses the q/k/v and gate/up projections (model.fuse),
+    so such a model runs but cannot be saved."""
     if quantize is not None and quantize not in QUANT_MODES:
         raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")
     lm, q4_1 = _load(name_or_path, dtype, keep_q4_1=quantize == "int4")
+    if quantize is not None or compile:
+        q4_1 = fuse_projections(lm.model, q4_1)
     if quantize is not None:
         quantize_model(lm.model, quantize, q4_1=q4_1)
+    lm.compile = compile
     return lm
 
 

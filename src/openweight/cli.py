@@ -12,12 +12,15 @@ import torch
 from .errors import GenerationError, OpenweightError
 
 
-def _add_model_args(p: argparse.ArgumentParser) -> None:
+def _add_model_args(p: argparse.ArgumentParser, runs: bool = True) -> None:
     p.add_argument("--model", default="openweight-mini",
                    help="a Hugging Face folder, a .gguf file or a short name: openweight-mini (default, built in), "
                         "smollm2-135m")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
+    if runs:
+        p.add_argument("--compile", action="store_true",
+                       help="decode through torch.compile (the first generation of a shape compiles)")
 
 
 def parameter_counts(model) -> tuple[int, int]:
@@ -57,7 +60,7 @@ def info(args) -> None:
 def generate(args) -> None:
     from . import load
 
-    lm = load(args.model, args.dtype, args.quantize)
+    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
     sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
     if args.chat:
@@ -78,7 +81,7 @@ def chat(args) -> None:
     from . import load
     from .console import run_chat
 
-    lm = load(args.model, args.dtype, args.quantize)
+    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
     if lm.tokenizer is None:
         raise GenerationError(f"{args.model} has no tokenizer, so it cannot chat")
     sampling = dict(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
@@ -104,7 +107,7 @@ def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import run_eval
 
-    lm = load(args.model, args.dtype, args.quantize)
+    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
     table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool)
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(run=evaluate)
 
     i = commands.add_parser("info", help="config, parameter counts and memory of a model")
-    _add_model_args(i)
+    _add_model_args(i, runs=False)
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)

@@ -109,5 +109,8 @@ def test_int4_load_of_a_q4_1_gguf_keeps_the_files_4_bit_weights():
     assert isinstance(layer, Int4Linear)
     assert relative_error(layer.dequantized(), reference) < 1e-2
     # Q and K rows were reordered for llama.cpp; the blocks are put back in transformers' order.
-    float_q = openweight.load("smollm2-135m").model.model.layers[0].self_attn.q_proj.weight
-    assert relative_error(lm.model.model.layers[0].self_attn.q_proj.dequantized(), float_q) < 1e-2
+    # Loading quantized fuses q/k/v into one layer: its rows are the three files' blocks, in order.
+    float_attention = openweight.load("smollm2-135m").model.model.layers[0].self_attn
+    float_qkv = torch.cat([float_attention.q_proj.weight, float_attention.k_proj.weight,
+                           float_attention.v_proj.weight])
+    assert relative_error(lm.model.model.layers[0].self_attn.qkv_proj.dequantized(), float_qkv) < 1e-2

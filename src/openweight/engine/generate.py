@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from ..errors import GenerationError
+from .compiled import cache_slots, compiled_layers
 from .kv_cache import KVCache
 from .sampling import SamplingParams, sample
 
@@ -41,23 +42,30 @@ def left_pad(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
 
 def generate_ids(model, prompts: list[list[int]], max_new_tokens: int, params: SamplingParams = SamplingParams(),
                  stop_token_ids: Iterable[int] = (), seed: int | None = None,
-                 prefill_chunk: int = 512) -> Iterator[list[int | None]]:
+                 prefill_chunk: int = 512, compile: bool = False) -> Iterator[list[int | None]]:
     """An iterator that yields, per decode step, each row's new token (None once the row has stopped).
 
     A row stops after yielding one of stop_token_ids; generation ends when every row has stopped or
     after max_new_tokens steps. The same seed gives the same tokens. Bad prompts raise here, at once.
+    compile: decode steps go through torch.compile (engine.compiled); the first call of a shape
+    compiles, the tokens are those of the eager path up to floating-point rounding.
     """
     config = model.config
     check_prompts(prompts, max_new_tokens, config.max_position_embeddings, config.vocab_size)
-    return _decode(model, prompts, max_new_tokens, params, set(stop_token_ids), seed, prefill_chunk)
+    return _decode(model, prompts, max_new_tokens, params, set(stop_token_ids), seed, prefill_chunk, compile)
 
 
 @torch.inference_mode()
-def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk):
+def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, compile):
     config = model.config
     ids, positions = left_pad(prompts)
     batch, longest = ids.shape
-    cache = KVCache(config, batch, longest + max_new_tokens, prefill_chunk, model.dtype, ids.device)
+    if compile:
+        slots = cache_slots(longest + max_new_tokens, config.max_position_embeddings)
+        cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=True)
+        layers = compiled_layers(model)
+    else:
+        cache = KVCache(config, batch, longest + max_new_tokens, prefill_chunk, model.dtype, ids.device)
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]
@@ -77,7 +85,11 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk):
         if all(finished) or step == max_new_tokens - 1:
             return
         seen.scatter_(1, tokens[:, None], True)
-        logits = model(tokens[:, None], next_pos, cache)
+        if compile:
+            cache.advance(next_pos)
+            logits = layers(tokens[:, None], next_pos, cache)
+        else:
+            logits = model(tokens[:, None], next_pos, cache)
         next_pos = next_pos + 1
 
 

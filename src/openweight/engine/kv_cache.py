@@ -1,4 +1,9 @@
-"""Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots."""
+"""Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots.
+
+A static cache always hands attention every slot (the empty ones masked out), so each decode step
+has the same shapes and torch.compile compiles it once (engine.compiled); otherwise attention sees
+only the slots written so far.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +35,8 @@ class SlotGroup:
     capacity = window + chunk - 1 is the least that keeps every key a chunk of `chunk` queries needs.
     """
 
-    def __init__(self, batch: int, capacity: int, window: int | None, device: torch.device):
-        self.capacity, self.window = capacity, window
+    def __init__(self, batch: int, capacity: int, window: int | None, device: torch.device, static: bool):
+        self.capacity, self.window, self.static = capacity, window, static
         self.positions = torch.full((batch, capacity), -1, dtype=torch.long, device=device)  # [batch, slots]
         self.write_index = torch.empty(0, dtype=torch.long, device=device)
         self.used = 0
@@ -45,7 +50,7 @@ class SlotGroup:
         steps = torch.arange(start, start + seq, device=q_pos.device)
         self.write_index = steps % self.capacity
         self.positions.index_copy_(1, self.write_index, q_pos)
-        self.used = min(self.capacity, start + seq)
+        self.used = self.capacity if self.static else min(self.capacity, start + seq)
         self.mask = attention_mask(q_pos, self.positions[:, : self.used], self.window)
 
 
@@ -53,15 +58,15 @@ class KVCache:
     """One LayerCache per layer, with slot groups shared by layers of the same attention kind."""
 
     def __init__(self, config: ModelConfig, batch: int, max_len: int, chunk: int,
-                 dtype: torch.dtype, device: torch.device | str = "cpu"):
+                 dtype: torch.dtype, device: torch.device | str = "cpu", static: bool = False):
         device = torch.device(device)
         self.max_len, self.chunk, self.length = max_len, chunk, 0
-        full = SlotGroup(batch, max_len, None, device)
+        full = SlotGroup(batch, max_len, None, device, static)
         self.groups = [full]
         banded = None
         if config.layer_types and "sliding_attention" in config.layer_types:
             window = config.sliding_window
-            banded = SlotGroup(batch, min(max_len, window + chunk - 1), window, device)
+            banded = SlotGroup(batch, min(max_len, window + chunk - 1), window, device, static)
             self.groups.append(banded)
         self.layers: list[LayerCache] = []
         for i in range(config.num_hidden_layers):

@@ -35,22 +35,21 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     batch, heads, q_len, dim = q.shape
     kv_heads, k_len = k.shape[1], k.shape[2]
     group = heads // kv_heads
-    if sinks is None:
-        # PyTorch's fused kernel; it computes the same softmax attention, faster for whole prompts.
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
     if q_len > 1:
+        # PyTorch's fused kernel: the same softmax attention, faster for whole prompts.
+        if sinks is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
         return _sdpa_with_sinks(q, k, v, mask, scale, sinks)
-    q = q.reshape(batch, kv_heads, group * q_len, dim)  # query heads h = kv * group + g
-    scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group*q_len, k_len]
-    scores = scores.view(batch, kv_heads, group, q_len, k_len)
-    scores = scores.masked_fill(~mask[:, :, None], torch.finfo(scores.dtype).min)
-    if sinks is None:
-        probs = F.softmax(scores, dim=-1)
-    else:
-        sink = sinks.to(scores.dtype).view(1, kv_heads, group, 1, 1).expand(batch, -1, -1, q_len, 1)
-        probs = F.softmax(torch.cat((scores, sink), dim=-1), dim=-1)[..., :-1]
-    out = probs.view(batch, kv_heads, group * q_len, k_len) @ v  # [batch, kv_heads, group*q_len, dim]
-    return out.view(batch, heads, q_len, dim)
+    # One query per row (decoding): two small matmuls beat the fused kernel's setup, and under
+    # torch.compile the masking and softmax fuse into one loop.
+    q = q.reshape(batch, kv_heads, group, dim)  # query heads h = kv * group + g
+    scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group, k_len]
+    scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # mask [batch, 1, 1, k_len]
+    if sinks is not None:
+        sink = sinks.to(scores.dtype).view(1, kv_heads, group, 1).expand(batch, -1, -1, 1)
+        scores = torch.cat((scores, sink), dim=-1)
+    probs = F.softmax(scores, dim=-1, dtype=torch.float32)[..., :k_len].to(v.dtype)  # without the sink
+    return (probs @ v).view(batch, heads, 1, dim)  # [batch, kv_heads, group, dim] -> [batch, heads, 1, dim]
 
 
 def _sdpa_with_sinks(q, k, v, mask, scale, sinks):
@@ -96,14 +95,22 @@ class Attention(torch.nn.Module):
         self.window = config.sliding_window if config.is_sliding(layer) else None
         self.scale = dim ** -0.5
         self.max_logits: torch.Tensor | None = None  # per head, recorded while training with QK-clip
+        self.fused_sizes: list[int] | None = None  # set by model.fuse when q/k/v are one qkv_proj
+
+    def projections(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """q [batch, seq, heads*dim], k and v [batch, seq, kv_heads*dim]."""
+        if self.fused_sizes:
+            return self.qkv_proj(x).split(self.fused_sizes, dim=-1)
+        return self.q_proj(x), self.k_proj(x), self.v_proj(x)
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor,
                 cache=None) -> torch.Tensor:
         """x [batch, seq, hidden] -> [batch, seq, hidden]; `cache` is this layer's LayerCache or None."""
         batch, seq, _ = x.shape
-        q = self.q_proj(x).view(batch, seq, self.heads, self.head_dim).transpose(1, 2)  # [b, heads, seq, dim]
-        k = self.k_proj(x).view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)  # [b, kv, seq, dim]
-        v = self.v_proj(x).view(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
+        q, k, v = self.projections(x)
+        q = q.reshape(batch, seq, self.heads, self.head_dim).transpose(1, 2)  # [b, heads, seq, dim]
+        k = k.reshape(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)  # [b, kv, seq, dim]
+        v = v.reshape(batch, seq, self.kv_heads, self.head_dim).transpose(1, 2)
         cos, sin = rope
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:

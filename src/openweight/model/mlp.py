@@ -17,9 +17,14 @@ class GatedMLP(torch.nn.Module):
         self.gate_proj = torch.nn.Linear(hidden, inner, bias=bias)
         self.up_proj = torch.nn.Linear(hidden, inner, bias=bias)
         self.down_proj = torch.nn.Linear(inner, hidden, bias=bias)
+        self.fused_sizes: list[int] | None = None  # set by model.fuse when gate/up are one gate_up_proj
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.fused_sizes:
+            gate, up = self.gate_up_proj(x).split(self.fused_sizes, dim=-1)
+        else:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class Router(torch.nn.Module):
@@ -68,6 +73,9 @@ class MoE(torch.nn.Module):
         self.router = Router(config)
         self.experts = Experts(config)
 
+    # Which experts run depends on the data, so under torch.compile this block stays eager (a graph
+    # break): the grouped loop below reads only the chosen experts, as a dense model of the active size.
+    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])  # [tokens, hidden]

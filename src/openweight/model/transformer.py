@@ -59,10 +59,16 @@ class Transformer(torch.nn.Module):
         if positions is None:
             start = cache.length if cache is not None else 0
             positions = torch.arange(start, start + seq, device=input_ids.device).expand(batch, seq)
-        x = self.model.embed_tokens(input_ids)  # [batch, seq, hidden]
-        rope = self.model.rotary_emb(positions.clamp(min=0), x.dtype)
         if cache is not None:
             cache.advance(positions)
+        return self.run_layers(input_ids, positions, cache, last_only)
+
+    def run_layers(self, input_ids: torch.Tensor, positions: torch.Tensor, cache=None,
+                   last_only: bool = False) -> torch.Tensor:
+        """forward() once the cache has slots for these tokens (cache.advance): only tensor work, so
+        that torch.compile can take it whole (engine.compiled)."""
+        x = self.model.embed_tokens(input_ids)  # [batch, seq, hidden]
+        rope = self.model.rotary_emb(positions.clamp(min=0), x.dtype)
         masks: dict[int | None, torch.Tensor] = {}
         for layer_index, layer in enumerate(self.model.layers):
             window = layer.self_attn.window

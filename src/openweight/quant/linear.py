@@ -21,23 +21,25 @@ class Int8Linear(torch.nn.Module):
         super().__init__()
         self.out_features, self.in_features = weight.shape
         self.register_buffer("weight", weight)  # int8 [out, in]
-        self.register_buffer("scale", scale)  # float32 [out]
+        self.register_buffer("scale", scale)  # [out], in the activations' dtype (as the kernel wants)
         self.register_buffer("bias", bias)
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
-        """Symmetric per-row quantization: the largest weight of a row maps to 127."""
+        """Symmetric per-row quantization: the largest weight of a row maps to 127. The scales keep
+        the weight's dtype, the one the model computes in."""
         w = weight.detach().float().contiguous()
-        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127
-        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        scale = (w.abs().amax(dim=1).clamp(min=1e-12) / 127).to(weight.dtype)
+        q = torch.round(w / scale.float()[:, None]).clamp(-127, 127).to(torch.int8)
         return cls(q, scale, None if bias is None else bias.detach().float())
 
     def dequantized(self) -> torch.Tensor:
-        return self.weight.float() * self.scale[:, None]
+        return self.weight.float() * self.scale.float()[:, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).contiguous()  # [tokens, in]
-        y = torch._weight_int8pack_mm(flat, self.weight, self.scale.to(flat.dtype))  # [tokens, out]
+        scale = self.scale if self.scale.dtype == flat.dtype else self.scale.to(flat.dtype)
+        y = torch._weight_int8pack_mm(flat, self.weight, scale)  # [tokens, out]
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y.view(*x.shape[:-1], self.out_features)

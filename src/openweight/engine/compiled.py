@@ -1,0 +1,34 @@
+"""Decode steps through torch.compile (Inductor on CPU).
+
+The model's `run_layers` (everything after the cache has reserved slots) is compiled whole, once per
+model. With a static cache (engine.kv_cache) and a fixed batch, every decode step has the same
+shapes, so a generation compiles at most once per (batch, cache size); cache sizes come in powers of
+two to keep that set small, and Inductor's on-disk cache lets a later process reuse the work.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+SMALLEST_CACHE = 256
+
+
+def compiled_layers(model):
+    """model.run_layers compiled, in one graph for dense models (a graph break there would be a
+    silent slow path); a mixture of experts runs its expert blocks eagerly between graphs."""
+    fn = _COMPILED.get(model)
+    if fn is None:
+        fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False)
+        _COMPILED[model] = fn
+    return fn
+
+
+def cache_slots(needed: int, context: int) -> int:
+    """Slots of a static cache holding `needed` tokens: a power of two from 256, at most the context."""
+    slots = SMALLEST_CACHE
+    while slots < needed:
+        slots *= 2
+    return min(slots, context)

@@ -1,0 +1,53 @@
+"""Fused projections for inference: one matmul for q, k and v, one for gate and up.
+
+Decoding multiplies a single token by every weight matrix, so each matmul call costs about as much
+in setup as in arithmetic; joining the matrices that read the same input halves the calls. A fused
+model keeps its outputs but no longer has `transformers`' parameter names, so it is for running,
+not saving.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .attention import Attention
+from .mlp import GatedMLP
+
+PARTS = {Attention: ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
+         GatedMLP: ("gate_up_proj", ("gate_proj", "up_proj"))}
+
+
+def _joined(layers: list[torch.nn.Linear]) -> torch.nn.Linear:
+    weight = torch.cat([layer.weight for layer in layers])  # [sum of outs, in]
+    biases = [layer.bias for layer in layers]
+    fused = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=biases[0] is not None,
+                            device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        fused.weight.copy_(weight)
+        if fused.bias is not None:
+            fused.bias.copy_(torch.cat(biases))
+    return fused
+
+
+@torch.no_grad()
+def fuse_projections(model: torch.nn.Module, blocks: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Fuse every attention's q/k/v and every gated MLP's gate/up, in place. `blocks` (quantized
+    weights by parameter name, e.g. GGUF Q4_1 rows) are joined the same way; returns them renamed."""
+    blocks = dict(blocks or {})
+    for prefix, module in model.named_modules():
+        if type(module) not in PARTS or is_fused(module):
+            continue
+        fused_name, names = PARTS[type(module)]
+        setattr(module, fused_name, _joined([getattr(module, n) for n in names]))
+        module.fused_sizes = [getattr(module, n).out_features for n in names]
+        keys = [f"{prefix}.{n}.weight" for n in names]
+        if all(k in blocks for k in keys):
+            blocks[f"{prefix}.{fused_name}.weight"] = np.concatenate([blocks.pop(k) for k in keys])
+        for n in names:
+            delattr(module, n)
+    return blocks
+
+
+def is_fused(model: torch.nn.Module) -> bool:
+    return any(getattr(m, "fused_sizes", None) for m in model.modules())
