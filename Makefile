@@ -25,7 +25,8 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
 
 bench: $(VENV)/.installed
-	$(PY) bench/smollm2_speed.py
+	$(PIP) install -q -e '.[bench]'
+	$(PY) bench/speed.py
 	$(PY) bench/serve_throughput.py
 
 clean:

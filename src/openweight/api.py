@@ -25,7 +25,7 @@ from .registry import DEFAULT_MODEL, resolve
 from .tokenizer import Tokenizer
 from .weights.atomic import atomic_write_text
 from .weights.build import build_model, checkpoint_tensors
-from .weights.gguf_file import GGUFFile, gguf_config, gguf_q4_1_blocks, gguf_tensors
+from .weights.gguf_file import GGUFFile, gguf_config, gguf_quantized_blocks, gguf_tensors
 from .weights.safetensors_dir import PICKLE_SUFFIXES, read_tensors, refuse_pickle, weight_files, write_tensors
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -229,17 +229,17 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
     so such a model runs but cannot be saved."""
     if quantize is not None and quantize not in QUANT_MODES:
         raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")
-    lm, q4_1 = _load(name_or_path, dtype, keep_q4_1=quantize == "int4")
+    lm, blocks = _load(name_or_path, dtype, keep_blocks=quantize is not None)
     if quantize is not None or compile:
-        q4_1 = fuse_projections(lm.model, q4_1)
+        blocks = fuse_projections(lm.model, blocks)
     if quantize is not None:
-        quantize_model(lm.model, quantize, q4_1=q4_1)
+        quantize_model(lm.model, quantize, blocks=blocks)
     lm.compile = compile
     return lm
 
 
-def _load(name_or_path: str | Path, dtype: str | torch.dtype, keep_q4_1: bool) -> tuple[LM, dict]:
-    """(the model, a GGUF's Q4_1 blocks by weight name if keep_q4_1)."""
+def _load(name_or_path: str | Path, dtype: str | torch.dtype, keep_blocks: bool) -> tuple[LM, dict]:
+    """(the model, a GGUF's quantized blocks by weight name if keep_blocks)."""
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise GenerationError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
@@ -253,7 +253,7 @@ def _load(name_or_path: str | Path, dtype: str | torch.dtype, keep_q4_1: bool) -
             config = gguf_config(f)
             model = build_model(config, gguf_tensors(f, config), dtype, source=str(path))
             tokenizer = Tokenizer.from_gguf(f) if f.get("tokenizer.ggml.tokens") else None
-            return LM(model, tokenizer), gguf_q4_1_blocks(f, config) if keep_q4_1 else {}
+            return LM(model, tokenizer), gguf_quantized_blocks(f, config) if keep_blocks else {}
         if path.suffix == ".safetensors":
             path = path.parent
         else:

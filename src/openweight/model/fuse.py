@@ -31,9 +31,11 @@ def _joined(layers: list[torch.nn.Linear]) -> torch.nn.Linear:
 
 
 @torch.no_grad()
-def fuse_projections(model: torch.nn.Module, blocks: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def fuse_projections(model: torch.nn.Module, blocks: dict[str, tuple[str, np.ndarray]] | None = None
+                     ) -> dict[str, tuple[str, np.ndarray]]:
     """Fuse every attention's q/k/v and every gated MLP's gate/up, in place. `blocks` (quantized
-    weights by parameter name, e.g. GGUF Q4_1 rows) are joined the same way; returns them renamed."""
+    rows by parameter name, with their type: weights.gguf_file.gguf_quantized_blocks) are joined the
+    same way where all parts have one type; returns them renamed."""
     blocks = dict(blocks or {})
     for prefix, module in model.named_modules():
         if type(module) not in PARTS or is_fused(module):
@@ -41,9 +43,9 @@ def fuse_projections(model: torch.nn.Module, blocks: dict[str, np.ndarray] | Non
         fused_name, names = PARTS[type(module)]
         setattr(module, fused_name, _joined([getattr(module, n) for n in names]))
         module.fused_sizes = [getattr(module, n).out_features for n in names]
-        keys = [f"{prefix}.{n}.weight" for n in names]
-        if all(k in blocks for k in keys):
-            blocks[f"{prefix}.{fused_name}.weight"] = np.concatenate([blocks.pop(k) for k in keys])
+        parts = [blocks.pop(f"{prefix}.{n}.weight", None) for n in names]
+        if all(parts) and len({kind for kind, _ in parts}) == 1:
+            blocks[f"{prefix}.{fused_name}.weight"] = parts[0][0], np.concatenate([rows for _, rows in parts])
         for n in names:
             delattr(module, n)
     return blocks

@@ -11,6 +11,18 @@ from .linear import Int4Linear, Int8Linear, quantized_linear
 MODES = ("int8", "int4")
 
 
+def _quantized_or_float(weight: torch.Tensor, bias: torch.Tensor | None, mode: str, group_size: int):
+    """The weight quantized, or as a float layer where its input features do not split into groups."""
+    layer = quantized_linear(weight, bias, mode, group_size)
+    if layer is None:
+        layer = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, dtype=weight.dtype)
+        with torch.no_grad():
+            layer.weight.copy_(weight)
+            if bias is not None:
+                layer.bias.copy_(bias)
+    return layer
+
+
 class QuantizedExperts(torch.nn.Module):
     """gpt-oss experts with quantized weights; same `expert(e, x)` as model.mlp.Experts."""
 
@@ -18,10 +30,11 @@ class QuantizedExperts(torch.nn.Module):
         super().__init__()
         # Experts keep weights as [experts, in, out]; a linear layer wants [out, in].
         self.gate_up = torch.nn.ModuleList(
-            quantized_linear(w.t(), b, mode, group_size)
+            _quantized_or_float(w.t(), b, mode, group_size)
             for w, b in zip(experts.gate_up_proj, experts.gate_up_proj_bias))
         self.down = torch.nn.ModuleList(
-            quantized_linear(w.t(), b, mode, group_size) for w, b in zip(experts.down_proj, experts.down_proj_bias))
+            _quantized_or_float(w.t(), b, mode, group_size)
+            for w, b in zip(experts.down_proj, experts.down_proj_bias))
         self.alpha, self.limit = experts.alpha, experts.limit
 
     def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
@@ -29,27 +42,30 @@ class QuantizedExperts(torch.nn.Module):
 
 
 def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
-             q4_1: dict[str, np.ndarray] | None = None) -> torch.nn.Module:
+             blocks: dict[str, tuple[str, np.ndarray]] | None = None) -> torch.nn.Module:
     """Replace the linear layers and experts of `model` by weight-only int8 or int4 versions (the
     output projection by int8 in either mode: 4 bits there cost the most quality for the least
     memory); embeddings, norms, routers and sinks stay as they are. Returns the model.
 
-    q4_1: GGUF Q4_1 blocks by weight name (weights.gguf_file.gguf_q4_1_blocks); in int4 with groups
-    of 32 those layers take the file's 4-bit codes as they are instead of quantizing again.
+    blocks: a GGUF's Q4_1 / Q8_0 rows by weight name (weights.gguf_file.gguf_quantized_blocks); with
+    groups of 32, a layer stored in the type it gets takes the file's codes as they are.
     """
     if mode not in MODES:
         raise ValueError(f"quantize must be one of {MODES}, got {mode!r}")
-    exact = (q4_1 or {}) if mode == "int4" and group_size == 32 else {}
+    exact = (blocks or {}) if group_size == 32 else {}
     for prefix, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             weight_name = f"{prefix}.{name}.weight" if prefix else f"{name}.weight"
             if isinstance(child, torch.nn.Linear):
-                if weight_name in exact:
-                    layer = Int4Linear.from_q4_1(exact[weight_name], child.bias)
-                elif weight_name == "lm_head.weight":  # the output projection keeps 8 bits, as llama.cpp's does
-                    layer = quantized_linear(child.weight, child.bias, "int8")
+                # The output projection keeps 8 bits, as llama.cpp's does.
+                layer_mode = "int8" if weight_name == "lm_head.weight" else mode
+                kind, rows = exact.get(weight_name, (None, None))
+                if kind == "Q4_1" and layer_mode == "int4":
+                    layer = Int4Linear.from_q4_1(rows, child.bias)
+                elif kind == "Q8_0" and layer_mode == "int8":
+                    layer = Int8Linear.from_q8_0(rows, child.bias)
                 else:
-                    layer = quantized_linear(child.weight, child.bias, mode, group_size)
+                    layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
                 setattr(parent, name, layer)
             elif isinstance(child, Experts):
                 setattr(parent, name, QuantizedExperts(child, mode, group_size))

@@ -154,17 +154,24 @@ def gguf_tensors(f: GGUFFile, config: ModelConfig) -> dict[str, torch.Tensor]:
     return out
 
 
-def gguf_q4_1_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, np.ndarray]:
-    """The Q4_1 tensors as their raw blocks (uint8 [rows, row bytes]), under their transformers
-    names, so that int4 layers take them as they are (quant.Int4Linear.from_q4_1)."""
+QUANTIZED_BLOCKS = ("Q4_1", "Q8_0")
+
+
+def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[str, np.ndarray]]:
+    """The Q4_1 and Q8_0 tensors as their raw blocks (uint8 [rows, row bytes]) with their type, under
+    their transformers names, so that quantized layers take them as they are (quant.Int4Linear.from_q4_1,
+    quant.Int8Linear.from_q8_0). A tied output layer gets the embedding's blocks."""
     import gguf
 
     out = {}
     for name, t in f.tensors.items():
         hf = _hf_name(f, name)
-        if hf is None or t.tensor_type != gguf.GGMLQuantizationType.Q4_1:
+        kind = gguf.GGMLQuantizationType(t.tensor_type).name
+        if hf is None or kind not in QUANTIZED_BLOCKS:
             continue
         blocks = np.asarray(t.data)  # [rows, row bytes]: a row's blocks stay whole when rows move
         heads = _rotary_heads(config, hf)
-        out[hf] = blocks if heads is None else _unpermute_rotary(torch.from_numpy(blocks.copy()), heads).numpy()
+        out[hf] = kind, blocks if heads is None else _unpermute_rotary(torch.from_numpy(blocks.copy()), heads).numpy()
+    if config.tie_word_embeddings and "model.embed_tokens.weight" in out:
+        out["lm_head.weight"] = out["model.embed_tokens.weight"]
     return out
