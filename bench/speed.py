@@ -61,7 +61,10 @@ def rss_mib() -> float:
 
 
 def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """Peak resident set of this process, MiB. Not getrusage: its maximum survives the exec from the
+    parent, so every worker would report at least the parent's size."""
+    line = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024  # kB
 
 
 # ---- backends: each gives first_token(ids), stream(ids, n) -> token timestamps, batch(prompts, n) -----

@@ -14,6 +14,9 @@ import torch
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SMALLEST_CACHE = 256
+# Inductor's C++ wrapper calls the step's ~120 kernels from C++ rather than Python: SmolLM2 int4
+# decodes at 179 tokens/s with it, 153 without (2 threads). Freezing the weights gained nothing.
+OPTIONS = {"cpp_wrapper": True}
 
 
 def compiled_layers(model):
@@ -21,7 +24,7 @@ def compiled_layers(model):
     silent slow path); a mixture of experts runs its expert blocks eagerly between graphs."""
     fn = _COMPILED.get(model)
     if fn is None:
-        fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False)
+        fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False, options=OPTIONS)
         _COMPILED[model] = fn
     return fn
 

@@ -40,16 +40,22 @@ def grouped_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
         if sinks is None:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale, enable_gqa=True)
         return _sdpa_with_sinks(q, k, v, mask, scale, sinks)
-    # One query per row (decoding): two small matmuls beat the fused kernel's setup, and under
-    # torch.compile the masking and softmax fuse into one loop.
+    # One query per row (decoding): two small matmuls beat the fused kernel's setup. Under
+    # torch.compile, products summed by broadcasting become loops Inductor fuses with the masking
+    # and softmax, cheaper still than a matmul call this small.
     q = q.reshape(batch, kv_heads, group, dim)  # query heads h = kv * group + g
-    scores = (q @ k.transpose(-1, -2)) * scale  # [batch, kv_heads, group, k_len]
+    compiling = torch.compiler.is_compiling()
+    if compiling:
+        scores = (q[:, :, :, None] * k[:, :, None]).sum(-1) * scale  # [batch, kv_heads, group, k_len]
+    else:
+        scores = (q @ k.transpose(-1, -2)) * scale
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)  # mask [batch, 1, 1, k_len]
     if sinks is not None:
         sink = sinks.to(scores.dtype).view(1, kv_heads, group, 1).expand(batch, -1, -1, 1)
         scores = torch.cat((scores, sink), dim=-1)
     probs = F.softmax(scores, dim=-1, dtype=torch.float32)[..., :k_len].to(v.dtype)  # without the sink
-    return (probs @ v).view(batch, heads, 1, dim)  # [batch, kv_heads, group, dim] -> [batch, heads, 1, dim]
+    out = (probs[..., None] * v[:, :, None]).sum(-2) if compiling else probs @ v  # [batch, kv_heads, group, dim]
+    return out.view(batch, heads, 1, dim)
 
 
 def _sdpa_with_sinks(q, k, v, mask, scale, sinks):
