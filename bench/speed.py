@@ -270,6 +270,14 @@ def table(model: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ratio_table(rows: list[dict]) -> str:
+    lines = ["| openweight | vs | " + " | ".join(label for _, label in METRICS) + " |",
+             "|---|---|" + "---:|" * len(METRICS)]
+    for r in ratios(rows):
+        lines.append(f"| {r['openweight']} | {r['vs']} | " + " | ".join(f"{r[key]:.2f}x" for key, _ in METRICS) + " |")
+    return "\n".join(lines)
+
+
 def ratios(rows: list[dict]) -> list[dict]:
     """openweight / competitor for each pair of variants, per metric (higher is better for openweight,
     except memory and TTFT, where the ratio is openweight's value over theirs: lower is better)."""
@@ -328,14 +336,15 @@ def main() -> None:
             if measured is not None:
                 rows.append({"backend": backend, "variant": variant, **measured})
         results[model] = {"rows": rows, "ratios": ratios(rows)}
-        print(table(model, rows) + "\n", flush=True)
+        print(table(model, rows) + "\n\n" + ratio_table(rows) + "\n", flush=True)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"threads": args.threads, "runs": args.runs, "prefill_tokens": PREFILL, "chat_prompt": CHAT_PROMPT,
             "new_tokens": NEW_TOKENS, "batch": BATCH, "machine": platform.processor() or platform.machine(),
             "python": platform.python_version()}
     (RESULTS / "speed.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    (RESULTS / "speed.md").write_text("\n\n".join(table(m, r["rows"]) for m, r in results.items()) + "\n")
+    (RESULTS / "speed.md").write_text("\n\n".join(table(m, r["rows"]) + "\n\n" + ratio_table(r["rows"])
+                                                  for m, r in results.items()) + "\n")
     plot(results, RESULTS / "speed.png")
 
 
