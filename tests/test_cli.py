@@ -18,12 +18,14 @@ def test_generate_chat_with_the_short_name():
     assert "Paris" in out.stdout
 
 
-@pytest.mark.parametrize("mode", ["int8", "int4"])
-def test_generate_quantized(mode):
-    out = run("generate", "--model", "smollm2-135m", "--quantize", mode, "--chat", "--prompt",
-              "What is the capital of France?", "--max-new-tokens", "24")
+@pytest.mark.parametrize("mode,compile", [("int8", []), ("int4", ["--compile"])])
+def test_generate_quantized(mode, compile):
+    # Not France: there SmolLM2's first token 'The' leads 'L' by 0.08 in 25.3 (float32), a knife edge
+    # that any change of rounding tips ("L'Étoile, ..."). For Japan the lead is 2.5.
+    out = run("generate", "--model", "smollm2-135m", "--quantize", mode, *compile, "--chat", "--prompt",
+              "What is the capital of Japan?", "--max-new-tokens", "24")
     assert out.returncode == 0, out.stderr
-    assert "Paris" in out.stdout
+    assert "Tokyo" in out.stdout
 
 
 def test_info_counts_quantized_weights(make_hf_model, tmp_path):

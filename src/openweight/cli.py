@@ -12,13 +12,14 @@ import torch
 from .errors import GenerationError, OpenweightError
 
 
-def _add_model_args(p: argparse.ArgumentParser, runs: bool = True) -> None:
+def _add_model_args(p: argparse.ArgumentParser, compile_option: bool = True) -> None:
+    """--model, --dtype, --quantize; and --compile where the command decodes with generate_ids."""
     p.add_argument("--model", default="openweight-mini",
                    help="a Hugging Face folder, a .gguf file or a short name: openweight-mini (default, built in), "
                         "smollm2-135m")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
-    if runs:
+    if compile_option:
         p.add_argument("--compile", action="store_true",
                        help="decode through torch.compile (the first generation of a shape compiles)")
 
@@ -107,7 +108,7 @@ def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import run_eval
 
-    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
+    lm = load(args.model, args.dtype, args.quantize)
     table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool)
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(run=train)
 
     e = commands.add_parser("eval", help="held-out task accuracy per family and effort")
-    _add_model_args(e)
+    _add_model_args(e, compile_option=False)  # evaluation decodes through the continuous engine
     e.add_argument("--tasks", default="add_sub,multiplication,linear,sorting,countdown")
     e.add_argument("--effort", default="low,medium,high")
     e.add_argument("--problems", type=int, default=500, help="per family and effort")
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(run=evaluate)
 
     i = commands.add_parser("info", help="config, parameter counts and memory of a model")
-    _add_model_args(i, runs=False)
+    _add_model_args(i, compile_option=False)
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)
