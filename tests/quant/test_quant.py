@@ -81,20 +81,15 @@ def test_q4_1_blocks_load_exactly():
     assert relative_error(layer(x), x @ reference.t()) < 1e-2
 
 
-def weight_of(layer: torch.nn.Module) -> torch.Tensor:
-    """What a layer computes with: dequantized, or a float layer's own weight (too narrow to quantize)."""
-    return layer.dequantized() if hasattr(layer, "dequantized") else layer.weight
-
-
 def with_dequantized_weights(float_model: torch.nn.Module, quantized: torch.nn.Module) -> None:
     """Give the float model the weights the quantized one holds, so that both should compute alike."""
     with torch.no_grad():
         for name, module in quantized.named_modules():
             if isinstance(module, QuantizedExperts):
                 experts = float_model.get_submodule(name)
-                for e, (gate_up, down) in enumerate(zip(module.gate_up, module.down)):
-                    experts.gate_up_proj[e].copy_(weight_of(gate_up).t())
-                    experts.down_proj[e].copy_(weight_of(down).t())
+                for e in range(experts.gate_up_proj.shape[0]):
+                    experts.gate_up_proj[e].copy_(module.gate_up.dequantized(e).t())
+                    experts.down_proj[e].copy_(module.down.dequantized(e).t())
             elif isinstance(module, (Int4Linear, Int8Linear)) and ".experts." not in name \
                     and not name.endswith(".halves"):  # an Int8Linear's inner 4-bit halves
                 # A new tensor, not a copy: a tied lm_head must not change the embeddings it shares.

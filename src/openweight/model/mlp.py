@@ -54,10 +54,16 @@ class Experts(torch.nn.Module):
         self.down_proj_bias = torch.nn.Parameter(torch.zeros(n, hidden))
         self.alpha, self.limit = config.swiglu_alpha, config.swiglu_limit
 
-    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
+    def expert(self, e: int | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Expert e on x [tokens, hidden]."""
-        gate_up = x @ self.gate_up_proj[e] + self.gate_up_proj_bias[e]  # [tokens, 2*inner]
-        return clamped_swiglu(gate_up, self.alpha, self.limit) @ self.down_proj[e] + self.down_proj_bias[e]
+        gate_up = x @ pick(self.gate_up_proj, e) + pick(self.gate_up_proj_bias, e)  # [tokens, 2*inner]
+        return clamped_swiglu(gate_up, self.alpha, self.limit) @ pick(self.down_proj, e) + pick(self.down_proj_bias, e)
+
+
+def pick(stacked: torch.Tensor, e: int | torch.Tensor) -> torch.Tensor:
+    """stacked[e] for an int or a one-element tensor (a tensor index stays inside a compiled graph,
+    where plain indexing by a tensor would need its value at trace time)."""
+    return stacked[e] if isinstance(e, int) else stacked.index_select(0, e.reshape(1))[0]
 
 
 def clamped_swiglu(gate_up: torch.Tensor, alpha: float, limit: float) -> torch.Tensor:
@@ -73,13 +79,18 @@ class MoE(torch.nn.Module):
         self.router = Router(config)
         self.experts = Experts(config)
 
-    # Which experts run depends on the data, so under torch.compile this block stays eager (a graph
-    # break): the grouped loop below reads only the chosen experts, as a dense model of the active size.
-    @torch.compiler.disable
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])  # [tokens, hidden]
         chosen, weights = self.router(x)  # [tokens, k] each
+        if torch.compiler.is_compiling():
+            # A compiled decode step has a fixed handful of tokens: each (token, slot) runs its
+            # expert picked by a tensor index, so the graph has no data-dependent loop and reads
+            # only the chosen experts' weights.
+            rows = [sum(self.experts.expert(chosen[t, s], x[t:t + 1]) * weights[t, s]
+                        for s in range(chosen.shape[1])) for t in range(x.shape[0])]
+            return torch.cat(rows).view(shape)
+        # Eager: one matmul per expert over the tokens that chose it (no per-token loop).
         out = torch.zeros_like(x)
         for e in torch.unique(chosen).tolist():  # ascending, so the sum order is fixed
             tokens, slot = torch.where(chosen == e)

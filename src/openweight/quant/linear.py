@@ -20,6 +20,13 @@ INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
 
 
+def int4_matmul(flat: torch.Tensor, packed: torch.Tensor, group_size: int, scale_zero: torch.Tensor,
+                out_features: int) -> torch.Tensor:
+    """flat [tokens, in] @ the packed 4-bit weights -> [tokens, out_features] (padding rows cut off)."""
+    y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, packed, group_size, scale_zero)
+    return y[:, :out_features]
+
+
 class Int4Linear(torch.nn.Module):
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, group_size: int,
                  bias: torch.Tensor | None):
@@ -71,15 +78,11 @@ class Int4Linear(torch.nn.Module):
         """The float weights [out, in] the kernel computes with (scale and zero in bfloat16), exactly:
         the kernel's float32 path on the identity."""
         eye = torch.eye(self.in_features)
-        return self._matmul(eye, self.scale_zero.float()).t()
-
-    def _matmul(self, flat: torch.Tensor, scale_zero: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(flat, self.packed, self.group_size, scale_zero)
-        return y[:, : self.out_features]
+        return int4_matmul(eye, self.packed, self.group_size, self.scale_zero.float(), self.out_features).t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # [tokens, in]
-        y = self._matmul(flat, self.scale_zero)  # [tokens, out] bfloat16
+        y = int4_matmul(flat, self.packed, self.group_size, self.scale_zero, self.out_features)  # bfloat16
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..model.mlp import Experts, clamped_swiglu
-from .linear import Int4Linear, Int8Linear, quantized_linear
+from ..model.mlp import Experts, clamped_swiglu, pick
+from .linear import Int4Linear, Int8Linear, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
 
@@ -23,22 +23,64 @@ def _quantized_or_float(weight: torch.Tensor, bias: torch.Tensor | None, mode: s
     return layer
 
 
+class StackedLinear(torch.nn.Module):
+    """The same quantized layer of every expert, buffers stacked on a leading expert axis, so that an
+    expert is picked by a tensor index inside a compiled graph as well as by an int."""
+
+    def __init__(self, layers: list[torch.nn.Module]):
+        super().__init__()
+        first = layers[0]
+        if any(type(layer) is not type(first) for layer in layers):
+            raise ValueError("experts must share one layer type to be stacked")
+        self.in_features, self.out_features = first.in_features, first.out_features
+        self.doubled = isinstance(first, Int8Linear)  # int8 runs as two 4-bit halves of a doubled input
+        cores = [layer.halves for layer in layers] if self.doubled else layers
+        biases = [core.bias for core in cores]
+        self.register_buffer("bias", None if biases[0] is None else torch.stack(biases))  # [experts, out]
+        if isinstance(first, torch.nn.Linear):  # too narrow to quantize: float weights [experts, out, in]
+            self.group_size = None
+            self.register_buffer("weight", torch.stack([layer.weight.detach() for layer in layers]))
+        else:
+            self.group_size = first.group_size if not self.doubled else first.halves.group_size
+            self.register_buffer("packed", torch.stack([core.packed for core in cores]))
+            self.register_buffer("scale_zero", torch.stack([core.scale_zero for core in cores]))
+
+    def forward(self, e: int | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Expert e's layer on x [tokens, in] -> [tokens, out]."""
+        if self.group_size is None:
+            return torch.nn.functional.linear(x, pick(self.weight, e), None if self.bias is None else pick(self.bias, e))
+        flat = x.to(torch.bfloat16).contiguous()
+        if self.doubled:
+            flat = torch.cat((flat, flat), -1)
+        y = int4_matmul(flat, pick(self.packed, e), self.group_size, pick(self.scale_zero, e), self.out_features)
+        if self.bias is not None:
+            y = y + pick(self.bias, e).to(y.dtype)
+        return y.to(x.dtype)
+
+    def dequantized(self, e: int) -> torch.Tensor:
+        """Expert e's float weights [out, in], as the kernel computes with them."""
+        if self.group_size is None:
+            return self.weight[e]
+        width = self.in_features * (2 if self.doubled else 1)
+        w = int4_matmul(torch.eye(width), self.packed[e], self.group_size, self.scale_zero[e].float(),
+                        self.out_features).t()
+        return w[:, : self.in_features] + w[:, self.in_features:] if self.doubled else w
+
+
 class QuantizedExperts(torch.nn.Module):
     """gpt-oss experts with quantized weights; same `expert(e, x)` as model.mlp.Experts."""
 
     def __init__(self, experts: Experts, mode: str, group_size: int):
         super().__init__()
         # Experts keep weights as [experts, in, out]; a linear layer wants [out, in].
-        self.gate_up = torch.nn.ModuleList(
-            _quantized_or_float(w.t(), b, mode, group_size)
-            for w, b in zip(experts.gate_up_proj, experts.gate_up_proj_bias))
-        self.down = torch.nn.ModuleList(
-            _quantized_or_float(w.t(), b, mode, group_size)
-            for w, b in zip(experts.down_proj, experts.down_proj_bias))
+        self.gate_up = StackedLinear([_quantized_or_float(w.t(), b, mode, group_size)
+                                      for w, b in zip(experts.gate_up_proj, experts.gate_up_proj_bias)])
+        self.down = StackedLinear([_quantized_or_float(w.t(), b, mode, group_size)
+                                   for w, b in zip(experts.down_proj, experts.down_proj_bias)])
         self.alpha, self.limit = experts.alpha, experts.limit
 
-    def expert(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        return self.down[e](clamped_swiglu(self.gate_up[e](x), self.alpha, self.limit))
+    def expert(self, e: int | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return self.down(e, clamped_swiglu(self.gate_up(e, x), self.alpha, self.limit))
 
 
 def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
