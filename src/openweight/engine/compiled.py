@@ -1,7 +1,8 @@
 """Decode steps through torch.compile (Inductor on CPU).
 
 The model's `run_layers` (everything after the cache has reserved slots) is compiled whole, once per
-model, mixture-of-experts blocks included (model.mlp.MoE picks experts by tensor index there). With a static cache (engine.kv_cache) and a fixed batch, every decode step has the same
+model, mixture-of-experts blocks included at small batches (model.mlp.MoE picks experts by tensor
+index there). With a static cache (engine.kv_cache) and a fixed batch, every decode step has the same
 shapes, so a generation compiles at most once per (batch, cache size); cache sizes come in powers of
 two to keep that set small, and Inductor's on-disk cache lets a later process reuse the work.
 """
@@ -20,10 +21,12 @@ OPTIONS = {"cpp_wrapper": True}
 
 
 def compiled_layers(model):
-    """model.run_layers compiled in one graph (a graph break would be a silent slow path)."""
+    """model.run_layers compiled: in one graph for dense models (a graph break would be a silent slow
+    path); a mixture of experts breaks the graph only where a batch sends more (token, expert) pairs
+    than there are experts (model.mlp.MoE.grouped)."""
     fn = _COMPILED.get(model)
     if fn is None:
-        fn = torch.compile(model.run_layers, fullgraph=True, dynamic=False, options=OPTIONS)
+        fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False, options=OPTIONS)
         _COMPILED[model] = fn
     return fn
 
