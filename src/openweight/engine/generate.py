@@ -60,12 +60,10 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     config = model.config
     ids, positions = left_pad(prompts)
     batch, longest = ids.shape
-    if compile:
-        slots = cache_slots(longest + max_new_tokens, config.max_position_embeddings)
-        cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=True)
-        layers = compiled_layers(model)
-    else:
-        cache = KVCache(config, batch, longest + max_new_tokens, prefill_chunk, model.dtype, ids.device)
+    needed = longest + max_new_tokens
+    slots = cache_slots(needed, config.max_position_embeddings) if compile else needed
+    cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=compile)
+    layers = compiled_layers(model) if compile else None
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]

@@ -20,6 +20,14 @@ INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
 
 
+def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
+    """A float weight [out, in] as float32 groups along the input axis -> [out, in / group_size, group_size]."""
+    out_features, in_features = weight.shape
+    if in_features % group_size:
+        raise ValueError(f"{mode} needs input features ({in_features}) divisible by group_size ({group_size})")
+    return weight.detach().float().contiguous().view(out_features, -1, group_size)
+
+
 def int4_matmul(flat: torch.Tensor, packed: torch.Tensor, group_size: int, scale_zero: torch.Tensor,
                 out_features: int) -> torch.Tensor:
     """flat [tokens, in] @ the packed 4-bit weights -> [tokens, out_features] (padding rows cut off)."""
@@ -50,9 +58,7 @@ class Int4Linear(torch.nn.Module):
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int4Linear:
         """Asymmetric quantization per group: the group's minimum maps to code 0, its maximum to 15."""
         out_features, in_features = weight.shape
-        if in_features % group_size:
-            raise ValueError(f"int4 needs input features ({in_features}) divisible by group_size ({group_size})")
-        w = weight.detach().float().contiguous().view(out_features, -1, group_size)  # [out, groups, g]
+        w = _groups(weight, group_size, "int4")  # [out, groups, g]
         low, high = w.amin(-1), w.amax(-1)
         scale = (high - low) / 15
         codes = torch.round((w - low[..., None]) / scale.clamp(min=1e-12)[..., None]).clamp(0, 15)
@@ -108,9 +114,7 @@ class Int8Linear(torch.nn.Module):
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int8Linear:
         """Symmetric quantization per group: the group's largest magnitude maps to 127."""
         out_features, in_features = weight.shape
-        if in_features % group_size:
-            raise ValueError(f"int8 needs input features ({in_features}) divisible by group_size ({group_size})")
-        w = weight.detach().float().contiguous().view(out_features, -1, group_size)  # [out, groups, g]
+        w = _groups(weight, group_size, "int8")  # [out, groups, g]
         scale = w.abs().amax(-1).clamp(min=1e-12) / 127
         codes = torch.round(w / scale[..., None]).clamp(-127, 127)
         return cls(codes.view(out_features, in_features).to(torch.int8), scale, group_size,
