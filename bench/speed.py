@@ -74,8 +74,10 @@ class Openweight:
 
         import openweight
         from openweight.engine.generate import generate_ids
+        from openweight.memory import return_freed_memory
 
         torch.set_num_threads(threads)
+        return_freed_memory()  # as the openweight command line does
         source = {"smollm2": "smollm2-135m", "mini": "openweight-mini"}.get(model) or gpt_oss_folder()
         quantize = variant if variant.startswith("int") else None
         dtype = "bfloat16" if quantize else variant  # int4's kernel multiplies bfloat16 activations

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from numpy.typing import ArrayLike
 import torch
 
 from .chat.formats import ChatFormat
@@ -229,37 +230,50 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
     so such a model runs but cannot be saved."""
     if quantize is not None and quantize not in QUANT_MODES:
         raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")
-    lm, blocks = _load(name_or_path, dtype, keep_blocks=quantize is not None)
-    if quantize is not None or compile:
-        blocks = fuse_projections(lm.model, blocks)
-    if quantize is not None:
-        quantize_model(lm.model, quantize, blocks=blocks)
-    lm.compile = compile
-    return lm
-
-
-def _load(name_or_path: str | Path, dtype: str | torch.dtype, keep_blocks: bool) -> tuple[LM, dict]:
-    """(the model, a GGUF's quantized blocks by weight name if keep_blocks)."""
     if isinstance(dtype, str):
         if dtype not in _DTYPES:
             raise GenerationError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
         dtype = _DTYPES[dtype]
-    path = resolve(name_or_path)
+    lm = _load(resolve(name_or_path), dtype, fast=quantize is not None or compile, quantize=quantize)
+    lm.compile = compile
+    return lm
+
+
+EMBEDDING = "model.embed_tokens.weight"
+
+
+def _for_inference(quantize: str | None, blocks: dict[str, tuple[str, ArrayLike]]):
+    """build_model's prepare step for a fast model: fuse the projections, then quantize, a layer at a
+    time, so that the float weights of only one layer are held at once."""
+    def prepare(module: torch.nn.Module, prefix: str) -> None:
+        fuse_projections(module, blocks, prefix)
+        if quantize is not None:
+            quantize_model(module, quantize, blocks=blocks, prefix=prefix)
+    return prepare
+
+
+def _load(path: Path, dtype: torch.dtype, fast: bool, quantize: str | None) -> LM:
+    """The model at `path` (a folder, .gguf or .safetensors), fused for inference if fast."""
     if path.is_file():
         if path.suffix in PICKLE_SUFFIXES:
             refuse_pickle(path)
         if path.suffix == ".gguf":
             f = GGUFFile(path)
             config = gguf_config(f)
-            model = build_model(config, gguf_tensors(f, config), dtype, source=str(path))
+            blocks = gguf_quantized_blocks(f, config) if quantize is not None else {}
+            # A Q8_0 embedding keeps its codes (quant.quantize): its float table is never needed.
+            codes_only = frozenset(n for n, (kind, _) in blocks.items() if n == EMBEDDING and kind == "Q8_0")
+            model = build_model(config, gguf_tensors(f, config, codes_only), dtype, str(path),
+                                _for_inference(quantize, blocks) if fast else None)
             tokenizer = Tokenizer.from_gguf(f) if f.get("tokenizer.ggml.tokens") else None
-            return LM(model, tokenizer), gguf_quantized_blocks(f, config) if keep_blocks else {}
+            return LM(model, tokenizer)
         if path.suffix == ".safetensors":
             path = path.parent
         else:
             raise CheckpointError(f"{path}: not a checkpoint openweight reads (a folder, .gguf or .safetensors)")
     config = ModelConfig.from_file(path / "config.json")
-    model = build_model(config, read_tensors(weight_files(path)), dtype, source=str(path))
+    model = build_model(config, read_tensors(weight_files(path)), dtype, str(path),
+                        _for_inference(quantize, {}) if fast else None)
     tokenizer = Tokenizer.from_folder(path) if (path / "tokenizer.json").exists() else None
     gen = path / "generation_config.json"
-    return LM(model, tokenizer, GenerationConfig.from_file(gen) if gen.exists() else None), {}
+    return LM(model, tokenizer, GenerationConfig.from_file(gen) if gen.exists() else None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from .errors import GenerationError, OpenweightError
+from .memory import return_freed_memory
 
 
 def _add_model_args(p: argparse.ArgumentParser, compile_option: bool = True) -> None:
@@ -189,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)
+    if args.command != "train":  # training reuses its big buffers every step: keep glibc's heap for them
+        return_freed_memory()
     if args.command == "serve" and not args.model:
         args.model = ["openweight-mini"]
     try:

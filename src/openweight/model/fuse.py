@@ -9,6 +9,7 @@ not saving.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 
 from .attention import Attention
@@ -31,21 +32,22 @@ def _joined(layers: list[torch.nn.Linear]) -> torch.nn.Linear:
 
 
 @torch.no_grad()
-def fuse_projections(model: torch.nn.Module, blocks: dict[str, tuple[str, np.ndarray]] | None = None
-                     ) -> dict[str, tuple[str, np.ndarray]]:
+def fuse_projections(model: torch.nn.Module, blocks: dict[str, tuple[str, ArrayLike]] | None = None,
+                     prefix: str = "") -> dict[str, tuple[str, ArrayLike]]:
     """Fuse every attention's q/k/v and every gated MLP's gate/up, in place. `blocks` (quantized
-    rows by parameter name, with their type: weights.gguf_file.gguf_quantized_blocks) are joined the
-    same way where all parts have one type; returns them renamed."""
-    blocks = dict(blocks or {})
-    for prefix, module in model.named_modules():
+    rows by parameter name, with their type: weights.gguf_file.gguf_quantized_blocks) are joined in
+    place the same way where all parts have one type, and returned; `prefix` is the model's name for
+    `model`, when that is a part of it."""
+    blocks = {} if blocks is None else blocks
+    for name, module in model.named_modules(prefix=prefix):
         if type(module) not in PARTS or is_fused(module):
             continue
         fused_name, names = PARTS[type(module)]
         setattr(module, fused_name, _joined([getattr(module, n) for n in names]))
         module.fused_sizes = [getattr(module, n).out_features for n in names]
-        parts = [blocks.pop(f"{prefix}.{n}.weight", None) for n in names]
+        parts = [blocks.pop(f"{name}.{n}.weight", None) for n in names]
         if all(parts) and len({kind for kind, _ in parts}) == 1:
-            blocks[f"{prefix}.{fused_name}.weight"] = parts[0][0], np.concatenate([rows for _, rows in parts])
+            blocks[f"{name}.{fused_name}.weight"] = parts[0][0], np.concatenate([rows for _, rows in parts])
         for n in names:
             delattr(module, n)
     return blocks

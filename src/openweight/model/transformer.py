@@ -46,7 +46,7 @@ class Transformer(torch.nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.model.embed_tokens.weight.dtype
+        return self.model.norm.weight.dtype  # norms stay in the model's dtype when layers are quantized
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None,
                 cache=None, last_only: bool = False) -> torch.Tensor:

@@ -18,6 +18,9 @@ import torch
 
 INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
+# Rows packed per call: a multiple of the packing's own 64-row blocks (so the slices join exactly), small
+# enough that the int32 copy the packing wants stays a few MB even for a 50k-row output layer.
+_PACK_ROWS = 4096
 
 
 def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
@@ -26,6 +29,16 @@ def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
     if in_features % group_size:
         raise ValueError(f"{mode} needs input features ({in_features}) divisible by group_size ({group_size})")
     return weight.detach().float().contiguous().view(out_features, -1, group_size)
+
+
+def q8_0_codes(blocks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """GGUF Q8_0 bytes [rows, cols / 32 * 34] -> (codes int8 [rows, cols], scales float32 [rows, cols / 32]):
+    a block is d (fp16) and 32 int8 codes, w = d * q."""
+    rows = blocks.shape[0]
+    b = np.ascontiguousarray(blocks).reshape(rows, -1, 34)
+    d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [rows, groups]
+    codes = torch.from_numpy(b[..., 2:].copy().view(np.int8)).reshape(rows, -1)  # [rows, cols]
+    return codes, d
 
 
 def int4_matmul(flat: torch.Tensor, packed: torch.Tensor, group_size: int, scale_zero: torch.Tensor,
@@ -38,7 +51,8 @@ def int4_matmul(flat: torch.Tensor, packed: torch.Tensor, group_size: int, scale
 class Int4Linear(torch.nn.Module):
     def __init__(self, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, group_size: int,
                  bias: torch.Tensor | None):
-        """codes int32 [out, in] in 0..15; scale, zero float [out, in // group_size]."""
+        """codes integers [out, in] in 0..15 (uint8 keeps big layers small); scale, zero float
+        [out, in // group_size]."""
         super().__init__()
         if group_size not in INT4_GROUP_SIZES:
             raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
@@ -48,7 +62,9 @@ class Int4Linear(torch.nn.Module):
         if padded:  # rows of code 8 with scale and zero 0 weigh nothing
             codes = torch.cat((codes, codes.new_full((padded, in_features), 8)))
             scale, zero = (torch.cat((t, t.new_zeros(padded, t.shape[1]))) for t in (scale, zero))
-        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes.int(), 1))
+        self.register_buffer("packed", torch.cat([
+            torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes[i:i + _PACK_ROWS].int(), 1)
+            for i in range(0, len(codes), _PACK_ROWS)]))
         # [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
         self.register_buffer("scale_zero", torch.stack((scale, zero), -1).transpose(0, 1).contiguous()
                              .to(torch.bfloat16))
@@ -62,7 +78,7 @@ class Int4Linear(torch.nn.Module):
         low, high = w.amin(-1), w.amax(-1)
         scale = (high - low) / 15
         codes = torch.round((w - low[..., None]) / scale.clamp(min=1e-12)[..., None]).clamp(0, 15)
-        return cls(codes.view(out_features, in_features).int(), scale, low + 8 * scale, group_size,
+        return cls(codes.view(out_features, in_features).to(torch.uint8), scale, low + 8 * scale, group_size,
                    None if bias is None else bias.detach().float())
 
     @classmethod
@@ -76,7 +92,7 @@ class Int4Linear(torch.nn.Module):
         b = np.ascontiguousarray(blocks).reshape(rows, -1, 20)
         d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [out, groups]
         m = torch.from_numpy(b[..., 2:4].copy().view(np.float16)[..., 0]).float()
-        nibbles = torch.from_numpy(b[..., 4:].copy()).int()  # [out, groups, 16]
+        nibbles = torch.from_numpy(b[..., 4:].copy())  # uint8 [out, groups, 16]
         codes = torch.cat((nibbles & 0xF, nibbles >> 4), -1).view(rows, -1)  # [out, in]
         return cls(codes, d, m + 8 * d, 32, bias)
 
@@ -103,11 +119,16 @@ class Int8Linear(torch.nn.Module):
         """codes int8 [out, in] in -127..127; scale float [out, in // group_size]: w = scale * q."""
         super().__init__()
         self.out_features, self.in_features = codes.shape
-        q = codes.int()
-        high, low = (q >> 4) + 8, q & 15  # q = 16 * (high - 8) + low; both in 0..15
+        q = codes.to(torch.int8)
+        # q = 16 * (high - 8) + low, both in 0..15: [out, 2 * in] holds high then low, written in place
+        # (an output layer's 50k rows make every temporary copy count).
+        halves = torch.empty(self.out_features, 2 * self.in_features, dtype=torch.int8)
+        high, low = halves[:, : self.in_features], halves[:, self.in_features:]
+        torch.bitwise_right_shift(q, 4, out=high).add_(8)
+        torch.bitwise_and(q, 15, out=low)
         zeros = torch.zeros_like(scale)
         # high halves: (code - 8) * 16s + 0; low halves: (code - 8) * s + 8s = code * s.
-        self.halves = Int4Linear(torch.cat((high, low), 1), torch.cat((16 * scale, scale), 1),
+        self.halves = Int4Linear(halves, torch.cat((16 * scale, scale), 1),
                                  torch.cat((zeros, 8 * scale), 1), group_size, bias)
 
     @classmethod
@@ -122,11 +143,8 @@ class Int8Linear(torch.nn.Module):
 
     @classmethod
     def from_q8_0(cls, blocks: np.ndarray, bias: torch.Tensor | None = None) -> Int8Linear:
-        """GGUF Q8_0 bytes [out, in / 32 * 34] -> the layer: a block is d (fp16) and 32 int8, w = d * q."""
-        rows = blocks.shape[0]
-        b = np.ascontiguousarray(blocks).reshape(rows, -1, 34)
-        d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [out, groups]
-        codes = torch.from_numpy(b[..., 2:].copy().view(np.int8)).reshape(rows, -1)  # [out, in]
+        """GGUF Q8_0 bytes [out, in / 32 * 34] -> the layer (q8_0_codes)."""
+        codes, d = q8_0_codes(blocks)
         return cls(codes, d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
+from numpy.typing import ArrayLike
 import torch
 
 from ..model.mlp import Experts, clamped_swiglu, pick
+from .embedding import Int8Embedding
 from .linear import Int4Linear, Int8Linear, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
@@ -84,20 +85,22 @@ class QuantizedExperts(torch.nn.Module):
 
 
 def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
-             blocks: dict[str, tuple[str, np.ndarray]] | None = None) -> torch.nn.Module:
+             blocks: dict[str, tuple[str, ArrayLike]] | None = None, prefix: str = "") -> torch.nn.Module:
     """Replace the linear layers and experts of `model` by weight-only int8 or int4 versions (the
     output projection by int8 in either mode: 4 bits there cost the most quality for the least
-    memory); embeddings, norms, routers and sinks stay as they are. Returns the model.
+    memory); norms, routers and sinks stay as they are, and so do embeddings, except one stored as
+    Q8_0 blocks, which keeps its codes (quant.embedding, exact). Returns the model.
 
     blocks: a GGUF's Q4_1 / Q8_0 rows by weight name (weights.gguf_file.gguf_quantized_blocks); with
-    groups of 32, a layer stored in the type it gets takes the file's codes as they are.
+    groups of 32, a layer stored in the type it gets takes the file's codes as they are. `prefix`:
+    the model's name for `model`, when that is a part of it.
     """
     if mode not in MODES:
         raise ValueError(f"quantize must be one of {MODES}, got {mode!r}")
     exact = (blocks or {}) if group_size == 32 else {}
-    for prefix, parent in list(model.named_modules()):
+    for parent_name, parent in list(model.named_modules(prefix=prefix)):
         for name, child in list(parent.named_children()):
-            weight_name = f"{prefix}.{name}.weight" if prefix else f"{name}.weight"
+            weight_name = f"{parent_name}.{name}.weight" if parent_name else f"{name}.weight"
             if isinstance(child, torch.nn.Linear):
                 # The output projection keeps 8 bits, as llama.cpp's does.
                 layer_mode = "int8" if weight_name == "lm_head.weight" else mode
@@ -109,10 +112,12 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
                 else:
                     layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
                 setattr(parent, name, layer)
+            elif isinstance(child, torch.nn.Embedding) and exact.get(weight_name, ("",))[0] == "Q8_0":
+                setattr(parent, name, Int8Embedding.from_q8_0(exact[weight_name][1], child.weight.dtype))
             elif isinstance(child, Experts):
                 setattr(parent, name, QuantizedExperts(child, mode, group_size))
     return model
 
 
 def is_quantized(model: torch.nn.Module) -> bool:
-    return any(isinstance(m, (Int4Linear, Int8Linear, QuantizedExperts)) for m in model.modules())
+    return any(isinstance(m, (Int4Linear, Int8Linear, Int8Embedding, QuantizedExperts)) for m in model.modules())

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from itertools import chain
+
 import torch
 
 from ..config import ModelConfig
 from ..errors import CheckpointError
 from ..model import Transformer
+from .lazy import shapes_of
 from .mxfp4 import dequantize_mxfp4
 
 # Buffers some exporters write that carry nothing the model needs.
@@ -43,40 +47,63 @@ def decode_mxfp4(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
-def build_model(config: ModelConfig, tensors: dict[str, torch.Tensor], dtype: torch.dtype = torch.float32,
-                source: str = "checkpoint") -> Transformer:
-    """A Transformer whose parameters are exactly `tensors` (cast to dtype); clear errors otherwise."""
+def build_model(config: ModelConfig, tensors: Mapping[str, torch.Tensor], dtype: torch.dtype = torch.float32,
+                source: str = "checkpoint", prepare: Callable[[torch.nn.Module, str], object] | None = None
+                ) -> Transformer:
+    """A Transformer whose parameters are exactly `tensors` (cast to dtype); clear errors otherwise.
+
+    The tensors are read one decoder layer at a time (weights.lazy.LazyTensors reads nothing before),
+    and prepare(module, prefix), if given, runs on each layer as soon as it holds its weights, then on
+    the whole model: a loader that quantizes there never holds every float weight at once.
+    """
     quant = config.quantization_config or {}
     if quant.get("quant_method") == "mxfp4":
         tensors = decode_mxfp4(tensors)
     elif quant:
         raise CheckpointError(f"{source}: quantization_config.quant_method "
                               f"{quant.get('quant_method')!r} is not supported (mxfp4 is)")
-    tensors = {k: v for k, v in tensors.items() if not k.endswith(_IGNORED_SUFFIXES)}
+    given = {name: shape for name, shape in shapes_of(tensors).items() if not name.endswith(_IGNORED_SUFFIXES)}
     if config.tie_word_embeddings:
-        tensors.pop("lm_head.weight", None)
+        given.pop("lm_head.weight", None)
     shapes = expected_shapes(config)
-    missing = [n for n in shapes if n not in tensors]
+    missing = [n for n in shapes if n not in given]
     if missing:
         raise CheckpointError(f"{source}: missing tensor '{missing[0]}'"
                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-    unexpected = [n for n in tensors if n not in shapes]
+    unexpected = [n for n in given if n not in shapes]
     if unexpected:
         raise CheckpointError(f"{source}: unexpected tensor '{unexpected[0]}' for a {config.model_type} model"
                               + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""))
     for name, shape in shapes.items():
-        if tensors[name].shape != shape:
-            raise CheckpointError(f"{source}: tensor '{name}' has shape {tuple(tensors[name].shape)}, "
+        if given[name] != shape:
+            raise CheckpointError(f"{source}: tensor '{name}' has shape {tuple(given[name])}, "
                                   f"expected {tuple(shape)} from the config")
+
+    def read(names: list[str], prefix: str = "") -> dict[str, torch.Tensor]:
+        """These tensors, in dtype, named relative to `prefix`."""
+        read = {name[len(prefix):]: tensors[name] for name in names}
+        return {name: t.to(dtype) if t.is_floating_point() else t for name, t in read.items()}
+
     with torch.device("meta"):
         model = Transformer(config)
-    state = {name: t.to(dtype) if t.is_floating_point() else t for name, t in tensors.items()}
-    model.load_state_dict(state, strict=not config.tie_word_embeddings, assign=True)
+    for i, layer in enumerate(model.model.layers):
+        prefix = f"model.layers.{i}."
+        layer.load_state_dict(read([n for n in shapes if n.startswith(prefix)], prefix), assign=True)
+        if prepare is not None:
+            prepare(layer, prefix[:-1])
+    rest = [n for n in shapes if not n.startswith("model.layers.")]
+    model.load_state_dict(read(rest), strict=False, assign=True)  # every name was checked above
     if config.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
     # Non-persistent buffers (RoPE frequencies) were created on the meta device: rebuild them.
     model.model.rotary_emb = type(model.model.rotary_emb)(config)
-    return model.eval().requires_grad_(False)
+    model.eval().requires_grad_(False)
+    if prepare is not None:
+        prepare(model, "")
+        unread = next((n for n, t in chain(model.named_parameters(), model.named_buffers()) if t.is_meta), None)
+        if unread is not None:
+            raise CheckpointError(f"{source}: tensor '{unread}' was not loaded")
+    return model
 
 
 def checkpoint_tensors(model: Transformer) -> dict[str, torch.Tensor]:

@@ -11,6 +11,7 @@ import torch
 
 from ..config import ModelConfig
 from ..errors import CheckpointError, ConfigError
+from .lazy import LazyTensors
 
 SUPPORTED_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2"}
 
@@ -33,14 +34,23 @@ class GGUFFile:
 
         self.path = Path(path)
         try:
-            self.reader = gguf.GGUFReader(str(self.path))
+            reader = gguf.GGUFReader(str(self.path))
         except (ValueError, OSError, IndexError) as e:
             raise CheckpointError(f"{self.path}: not a readable GGUF file ({e})") from None
-        self.tensors = {t.name: t for t in self.reader.tensors}
+        # The reader keeps a numpy view per metadata item (some 100 MB for a 49k-token vocabulary):
+        # keep the values and the tensors (views of the memory-mapped file), not the reader.
+        self.metadata = {key: field.contents() for key, field in reader.fields.items()}
+        self.tensors = {t.name: t for t in reader.tensors}
+
+    def read(self, t) -> np.ndarray:
+        """Tensor t's data as the reader's view has it, read into memory: pages of the file's mapping
+        that are touched stay resident, beside the tensors built from them."""
+        raw = np.fromfile(self.path, dtype=np.uint8, count=int(t.n_bytes), offset=int(t.data_offset))
+        return raw.view(t.data.dtype).reshape(t.data.shape)
 
     def get(self, key: str, default: Any = None) -> Any:
-        field = self.reader.fields.get(key)
-        return default if field is None else field.contents()
+        value = self.metadata.get(key)
+        return default if value is None else value
 
     @property
     def architecture(self) -> str:
@@ -99,19 +109,19 @@ def _unpermute_rotary(w: torch.Tensor, heads: int) -> torch.Tensor:
     return w.reshape(heads, rows // heads // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
 
 
-def _dequantize(t) -> torch.Tensor:
+def _shape(t) -> torch.Size:
+    return torch.Size(int(d) for d in reversed(t.shape))  # GGUF lists the fastest axis first
+
+
+def _dequantize(f: GGUFFile, t) -> torch.Tensor:
     import gguf
 
-    shape = tuple(int(d) for d in reversed(t.shape))  # GGUF lists the fastest axis first
     try:
-        data = gguf.quants.dequantize(t.data, t.tensor_type)
+        data = gguf.quants.dequantize(f.read(t), t.tensor_type)
     except NotImplementedError:
         raise CheckpointError(f"GGUF tensor '{t.name}' has type {t.tensor_type.name}, "
                               "which openweight cannot decode yet") from None
-    data = np.asarray(data, dtype=np.float32)
-    if not data.flags.writeable:  # float tensors come back as read-only views of the memory-mapped file
-        data = data.copy()
-    return torch.from_numpy(data.reshape(shape))
+    return torch.from_numpy(np.asarray(data, dtype=np.float32).reshape(_shape(t)))
 
 
 def _hf_name(f: GGUFFile, name: str) -> str | None:
@@ -141,25 +151,42 @@ def _rotary_heads(config: ModelConfig, hf: str) -> int | None:
     return None
 
 
-def gguf_tensors(f: GGUFFile, config: ModelConfig) -> dict[str, torch.Tensor]:
-    """All tensors, decoded to float32, under their transformers names."""
-    out: dict[str, torch.Tensor] = {}
-    for name, t in f.tensors.items():
-        hf = _hf_name(f, name)
-        if hf is None:
-            continue
-        w = _dequantize(t)
+def gguf_tensors(f: GGUFFile, config: ModelConfig, shapes_only: frozenset[str] = frozenset()) -> LazyTensors:
+    """All tensors under their transformers names, each decoded to float32 when read; those named in
+    shapes_only read as meta tensors (shape only), for a caller that builds them from the raw blocks."""
+    where = {hf: t for t in f.tensors.values() if (hf := _hf_name(f, t.name)) is not None}
+
+    def read(hf: str) -> torch.Tensor:
+        if hf in shapes_only:
+            return torch.empty(_shape(where[hf]), device="meta")
+        w = _dequantize(f, where[hf])
         heads = _rotary_heads(config, hf)
-        out[hf] = w if heads is None else _unpermute_rotary(w, heads)
-    return out
+        return w if heads is None else _unpermute_rotary(w, heads)
+
+    return LazyTensors({hf: _shape(t) for hf, t in where.items()}, read)
 
 
 QUANTIZED_BLOCKS = ("Q4_1", "Q8_0")
 
 
-def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[str, np.ndarray]]:
-    """The Q4_1 and Q8_0 tensors as their raw blocks (uint8 [rows, row bytes]) with their type, under
-    their transformers names, so that quantized layers take them as they are (quant.Int4Linear.from_q4_1,
+class FileRows:
+    """A quantized tensor's raw blocks, uint8 [rows, row bytes], read from the file when made an array
+    (np.asarray), with llama.cpp's Q/K row order undone: rows move whole, blocks and all."""
+
+    def __init__(self, f: GGUFFile, t, heads: int | None):
+        self.f, self.t, self.heads = f, t, heads
+        self.shape = t.data.shape
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        rows = self.f.read(self.t)
+        if self.heads is not None:
+            rows = _unpermute_rotary(torch.from_numpy(rows), self.heads).numpy()
+        return rows if dtype is None else rows.astype(dtype)
+
+
+def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[str, FileRows]]:
+    """The Q4_1 and Q8_0 tensors as their raw blocks (FileRows) with their type, under their
+    transformers names, so that quantized layers take them as they are (quant.Int4Linear.from_q4_1,
     quant.Int8Linear.from_q8_0). A tied output layer gets the embedding's blocks."""
     import gguf
 
@@ -169,9 +196,7 @@ def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[s
         kind = gguf.GGMLQuantizationType(t.tensor_type).name
         if hf is None or kind not in QUANTIZED_BLOCKS:
             continue
-        blocks = np.asarray(t.data)  # [rows, row bytes]: a row's blocks stay whole when rows move
-        heads = _rotary_heads(config, hf)
-        out[hf] = kind, blocks if heads is None else _unpermute_rotary(torch.from_numpy(blocks.copy()), heads).numpy()
+        out[hf] = kind, FileRows(f, t, _rotary_heads(config, hf))
     if config.tie_word_embeddings and "model.embed_tokens.weight" in out:
         out["lm_head.weight"] = out["model.embed_tokens.weight"]
     return out

@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from .atomic import atomic_write, atomic_write_text
+from .lazy import LazyTensors
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -44,17 +45,27 @@ def weight_files(folder: Path) -> list[Path]:
     raise CheckpointError(f"{folder}: no {SINGLE_FILE} or {INDEX_FILE}")
 
 
-def read_tensors(files: list[Path]) -> dict[str, torch.Tensor]:
-    """Every tensor of the given safetensors files, by name."""
-    tensors: dict[str, torch.Tensor] = {}
+def read_tensors(files: list[Path]) -> LazyTensors:
+    """Every tensor of the given safetensors files, by name, each read from its file when asked for."""
+    where: dict[str, tuple[Path, object]] = {}
+    shapes: dict[str, torch.Size] = {}
     for path in files:
         try:
-            with safe_open(str(path), framework="pt") as f:
-                for name in f.keys():
-                    tensors[name] = f.get_tensor(name)
+            handle = safe_open(str(path), framework="pt")
+            for name in handle.keys():
+                where[name] = path, handle
+                shapes[name] = torch.Size(handle.get_slice(name).get_shape())
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path}: unreadable safetensors file, truncated or corrupt ({e})") from None
-    return tensors
+
+    def read(name: str) -> torch.Tensor:
+        path, handle = where[name]
+        try:
+            return handle.get_tensor(name)
+        except (SafetensorError, OSError, RuntimeError) as e:
+            raise CheckpointError(f"{path}: tensor '{name}' is unreadable ({e})") from None
+
+    return LazyTensors(shapes, read)
 
 
 def _parse_size(size: int | str) -> int:
