@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from numpy.typing import ArrayLike
 import torch
+from numpy.typing import ArrayLike
 
 from .chat.formats import ChatFormat
 from .chat.reply import ChatDelta, ChatReply

@@ -9,8 +9,8 @@ not saving.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
 import torch
+from numpy.typing import ArrayLike
 
 from .attention import Attention
 from .mlp import GatedMLP

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from numpy.typing import ArrayLike
 import torch
+from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
