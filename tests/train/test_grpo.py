@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from openweight.config import ModelConfig
+from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
 from openweight.train.grpo import GRPOConfig, advantages, policy_loss, train_grpo
 from openweight.train.init import init_weights
@@ -52,9 +53,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])
-def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
-    """Reward: the share of reply tokens that are token 5. A random policy scores ~1/16."""
+def tiny_policy():
+    """A 2-layer model over 16 tokens, prompts of 3 random tokens, and the reward: the share of reply
+    tokens that are token 5 (a random policy scores ~1/16)."""
     torch.manual_seed(0)
     config = ModelConfig.from_dict(dict(model_type="llama", vocab_size=16, hidden_size=32, intermediate_size=64,
                                         num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64))
@@ -69,6 +70,12 @@ def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
         share = sum(t == 5 for t in reply) / len(reply)
         return share, share > 0.5
 
+    return model, prompts, reward
+
+
+@pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])
+def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
+    model, prompts, reward = tiny_policy()
     grpo = GRPOConfig(steps=12, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant=variant,
                       clip_high=0.28 if variant == "dapo" else 0.2, kl_coef=0.01 if variant == "grpo" else 0.0,
                       updates=2, checkpoint_every=100, plot=False)
@@ -77,3 +84,30 @@ def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
     end = sum(h["reward"] for h in history[-3:]) / 3
     assert end > start + 0.3, (start, end)
     assert {"reward", "accuracy", "reply_tokens", "kl", "clip_fraction"} <= set(history[0])
+
+
+def test_heldout_accuracy_is_measured_before_and_during_training_and_plotted(tmp_path, one_thread):
+    model, prompts, reward = tiny_policy()
+    heldout_prompts = [[random.Random(1000 + i).randrange(1, 16) for _ in range(3)] for i in range(16)]
+
+    def heldout(model) -> float:  # greedy replies to prompts the policy never trains on
+        replies = greedy_replies(model, heldout_prompts)
+        return sum(reward(None, r)[1] for r in replies) / len(replies)
+
+    grpo = GRPOConfig(steps=12, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant="dapo",
+                      clip_high=0.28, updates=2, checkpoint_every=100, eval_every=6)
+    history = train_grpo(model, prompts, reward, grpo, tmp_path, stop_ids=set(), heldout=heldout)
+    measured = [(h["step"], h["heldout_accuracy"]) for h in history if "heldout_accuracy" in h]
+    assert [step for step, _ in measured] == [0, 6, 12], measured
+    assert measured[-1][1] > measured[0][1]
+    assert (tmp_path / "curves.png").stat().st_size > 0
+
+
+def greedy_replies(model, prompts: list[list[int]]) -> list[list[int]]:
+    """Six greedy tokens after each prompt."""
+    replies = [[] for _ in prompts]
+    for step in generate_ids(model, prompts, 6):
+        for reply, token in zip(replies, step):
+            if token is not None:
+                reply.append(token)
+    return replies

@@ -49,6 +49,7 @@ class GRPOConfig:
     clip: float = 1.0
     seed: int = 0
     checkpoint_every: int = 10
+    eval_every: int = 0  # > 0: held-out accuracy before training and every this many steps
     plot: bool = True
 
 
@@ -133,10 +134,19 @@ def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, con
     return groups
 
 
+def _append(metrics_path: Path, history: list[dict], record: dict) -> None:
+    history.append(record)
+    with open(metrics_path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
 def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list[int]]]], reward: RewardFn,
-               config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0) -> list[dict]:
+               config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0,
+               heldout: Callable[[torch.nn.Module], float] | None = None) -> list[dict]:
     """GRPO on `model` in place. sample_prompts(step, n) -> (items, prompt ids): seeded by step, so a
-    resumed run draws the same prompts. Checkpoints and metrics as the trainer writes them."""
+    resumed run draws the same prompts. Checkpoints and metrics as the trainer writes them; with
+    `heldout` (model -> accuracy on problems it never trains on) and config.eval_every, the metrics
+    also hold `heldout_accuracy`: at step 0 and every eval_every steps."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grpo_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -145,6 +155,10 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
     start = load_checkpoint(out, model, optimizers)
     metrics_path, history = out / "metrics.jsonl", []
     keep_metrics_before(metrics_path, start)
+    evaluating = heldout is not None and config.eval_every > 0
+    if evaluating and start == 0:  # a fresh run: its metrics start with the model as it came
+        metrics_path.unlink(missing_ok=True)
+        _append(metrics_path, history, {"step": 0, "heldout_accuracy": heldout(model.eval())})
     for step in range(start, config.steps):
         t0 = time.perf_counter()
         items, prompts = sample_prompts(step, config.prompts_per_step)
@@ -182,9 +196,9 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
                   "reply_tokens": sum(len(r.reply) for r in all_rollouts) / len(all_rollouts),
                   "kl": stats["kl"], "clip_fraction": stats["clip_fraction"],
                   "groups_used": len(groups), "seconds": time.perf_counter() - t0}
-        history.append(record)
-        with open(metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        if evaluating and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+            record["heldout_accuracy"] = heldout(model)
+        _append(metrics_path, history, record)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(out, step + 1, model, optimizers)
     if config.plot and metrics_path.exists():

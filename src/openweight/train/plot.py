@@ -28,16 +28,20 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     if not records:
         return
-    names = [k for k, v in records[0].items() if k not in SKIP and isinstance(v, (int, float))]
+    names = list(dict.fromkeys(k for r in records for k, v in r.items()
+                               if k not in SKIP and isinstance(v, (int, float))))
     fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.2 * len(names)), sharex=True, squeeze=False)
-    steps = [r["step"] for r in records]
     window = max(1, len(records) // 10)
     for ax, name in zip(axes[:, 0], names):
-        values = [r.get(name) for r in records]
-        ax.plot(steps, values, linewidth=0.8, alpha=0.45 if window > 1 else 1.0)
-        if window > 1:  # per-step values are noisy (each step sees other data): a running mean shows the trend
-            ax.plot(steps, running_mean(values, window), linewidth=1.6, color="C0", label=f"mean of {window}")
-            ax.legend(loc="best", fontsize=7, frameon=False)
+        points = [(r["step"], r[name]) for r in records if isinstance(r.get(name), (int, float))]
+        steps, values = [s for s, _ in points], [v for _, v in points]
+        if len(points) < len(records) // 2:  # measured now and then (held-out accuracy): show each point
+            ax.plot(steps, values, marker="o", linewidth=1.2)
+        else:
+            ax.plot(steps, values, linewidth=0.8, alpha=0.45 if window > 1 else 1.0)
+            if window > 1:  # per-step values are noisy (each step sees other data): a running mean shows the trend
+                ax.plot(steps, running_mean(values, window), linewidth=1.6, color="C0", label=f"mean of {window}")
+                ax.legend(loc="best", fontsize=7, frameon=False)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("step")

@@ -85,7 +85,7 @@ def run_grpo(recipe: dict, out: Path) -> Path:
 
     from .. import load
     from ..api import LM
-    from ..evaluate.tasks import task_prompt
+    from ..evaluate.tasks import evaluate_cell, task_prompt
     from ..tasks import FAMILIES
     from ..tasks.reward import score_reply, task_reward
     from .grpo import GRPOConfig, train_grpo
@@ -108,10 +108,17 @@ def run_grpo(recipe: dict, out: Path) -> Path:
         score = score_reply(item[0], reply, lm.tokenizer)
         return task_reward(score, spec.get("format_weight", 0.1)), score.correct
 
+    def heldout(model) -> float:
+        """Greedy accuracy on held-out problems of the trained families and efforts: seed 1, so not
+        the problems `openweight eval` reports on (seed 0)."""
+        cells = [evaluate_cell(LM(model, lm.tokenizer), family, effort, spec.get("eval_problems", 200), seed=1)
+                 for family in names for effort in spec["efforts"]]
+        return sum(c.correct for c in cells) / sum(c.problems for c in cells)
+
     stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
     config = GRPOConfig(**spec["train"], seed=recipe["SEED"])
     train_grpo(lm.model, prompts, reward, config, out / "grpo", stops,
-               pad_id=lm.config.pad_token_id or 0)
+               pad_id=lm.config.pad_token_id or 0, heldout=heldout)
     LM(lm.model, lm.tokenizer).save(out / "grpo" / "model")
     return out / "grpo" / "model"
 
