@@ -43,9 +43,11 @@ class GGUFFile:
         self.tensors = {t.name: t for t in reader.tensors}
 
     def read(self, t) -> np.ndarray:
-        """Tensor t's data as the reader's view has it, read into memory: pages of the file's mapping
-        that are touched stay resident, beside the tensors built from them."""
+        """Tensor t's data, shaped as the reader's view of it, read from the file rather than through
+        that memory mapping, whose touched pages would stay resident beside the tensors built from them."""
         raw = np.fromfile(self.path, dtype=np.uint8, count=int(t.n_bytes), offset=int(t.data_offset))
+        if raw.size != t.n_bytes:
+            raise CheckpointError(f"{self.path}: tensor '{t.name}' is cut short ({raw.size} of {t.n_bytes} bytes)")
         return raw.view(t.data.dtype).reshape(t.data.shape)
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -119,7 +121,7 @@ def _dequantize(f: GGUFFile, t) -> torch.Tensor:
     try:
         data = gguf.quants.dequantize(f.read(t), t.tensor_type)
     except NotImplementedError:
-        raise CheckpointError(f"GGUF tensor '{t.name}' has type {t.tensor_type.name}, "
+        raise CheckpointError(f"{f.path}: GGUF tensor '{t.name}' has type {t.tensor_type.name}, "
                               "which openweight cannot decode yet") from None
     return torch.from_numpy(np.asarray(data, dtype=np.float32).reshape(_shape(t)))
 
