@@ -22,6 +22,7 @@ from .model.fuse import fuse_projections, is_fused
 from .quant import MODES as QUANT_MODES
 from .quant import is_quantized
 from .quant import quantize as quantize_model
+from .quant.model import kept_as_codes
 from .registry import DEFAULT_MODEL, resolve
 from .tokenizer import Tokenizer
 from .weights.atomic import atomic_write_text
@@ -239,9 +240,6 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
     return lm
 
 
-EMBEDDING = "model.embed_tokens.weight"
-
-
 def _for_inference(quantize: str | None, blocks: dict[str, tuple[str, ArrayLike]]):
     """build_model's prepare step for a fast model: fuse the projections, then quantize, a layer at a
     time, so that the float weights of only one layer are held at once."""
@@ -261,9 +259,8 @@ def _load(path: Path, dtype: torch.dtype, fast: bool, quantize: str | None) -> L
             f = GGUFFile(path)
             config = gguf_config(f)
             blocks = gguf_quantized_blocks(f, config) if quantize is not None else {}
-            # A Q8_0 embedding keeps its codes (quant.quantize): its float table is never needed.
-            codes_only = frozenset(n for n, (kind, _) in blocks.items() if n == EMBEDDING and kind == "Q8_0")
-            model = build_model(config, gguf_tensors(f, config, codes_only), dtype, str(path),
+            # Layers built from their codes alone (a Q8_0 embedding) need no float values.
+            model = build_model(config, gguf_tensors(f, config, kept_as_codes(blocks)), dtype, str(path),
                                 _for_inference(quantize, blocks) if fast else None)
             tokenizer = Tokenizer.from_gguf(f) if f.get("tokenizer.ggml.tokens") else None
             return LM(model, tokenizer)

@@ -84,6 +84,13 @@ class QuantizedExperts(torch.nn.Module):
         return self.down(e, clamped_swiglu(self.gate_up(e, x), self.alpha, self.limit))
 
 
+def kept_as_codes(blocks: dict[str, tuple[str, ArrayLike]]) -> frozenset[str]:
+    """The weights quantize() builds from their blocks alone, never reading their float values:
+    embeddings stored as Q8_0 (quant.embedding.Int8Embedding)."""
+    return frozenset(name for name, (kind, _) in blocks.items()
+                     if name.endswith("embed_tokens.weight") and kind == "Q8_0")
+
+
 def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
              blocks: dict[str, tuple[str, ArrayLike]] | None = None, prefix: str = "") -> torch.nn.Module:
     """Replace the linear layers and experts of `model` by weight-only int8 or int4 versions (the
@@ -112,7 +119,7 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
                 else:
                     layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
                 setattr(parent, name, layer)
-            elif isinstance(child, torch.nn.Embedding) and exact.get(weight_name, ("",))[0] == "Q8_0":
+            elif isinstance(child, torch.nn.Embedding) and weight_name in kept_as_codes(exact):
                 setattr(parent, name, Int8Embedding.from_q8_0(exact[weight_name][1], child.weight.dtype))
             elif isinstance(child, Experts):
                 setattr(parent, name, QuantizedExperts(child, mode, group_size))
