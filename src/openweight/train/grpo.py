@@ -28,7 +28,7 @@ from ..engine.sampling import SamplingParams
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import build_optimizers
 from .plot import plot_metrics
-from .trainer import keep_metrics_before
+from .trainer import append_metrics, keep_metrics_before
 
 
 @dataclass
@@ -134,12 +134,6 @@ def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, con
     return groups
 
 
-def _append(metrics_path: Path, history: list[dict], record: dict) -> None:
-    history.append(record)
-    with open(metrics_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list[int]]]], reward: RewardFn,
                config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0,
                heldout: Callable[[torch.nn.Module], float] | None = None) -> list[dict]:
@@ -158,7 +152,8 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
     evaluating = heldout is not None and config.eval_every > 0
     if evaluating and start == 0:  # a fresh run: its metrics start with the model as it came
         metrics_path.unlink(missing_ok=True)
-        _append(metrics_path, history, {"step": 0, "heldout_accuracy": heldout(model.eval())})
+        history.append({"step": 0, "heldout_accuracy": heldout(model.eval())})
+        append_metrics(metrics_path, history[-1])
     for step in range(start, config.steps):
         t0 = time.perf_counter()
         items, prompts = sample_prompts(step, config.prompts_per_step)
@@ -198,7 +193,8 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
                   "groups_used": len(groups), "seconds": time.perf_counter() - t0}
         if evaluating and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
             record["heldout_accuracy"] = heldout(model)
-        _append(metrics_path, history, record)
+        history.append(record)
+        append_metrics(metrics_path, record)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             save_checkpoint(out, step + 1, model, optimizers)
     if config.plot and metrics_path.exists():

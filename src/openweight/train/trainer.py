@@ -149,8 +149,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             record["clipped_heads"] = clipped_heads
         history.append(record)
         if rank == 0:
-            with open(metrics_path, "a") as f:
-                f.write(json.dumps(record) + "\n")
+            append_metrics(metrics_path, record)
             if progress:
                 progress.update(record)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
@@ -163,6 +162,12 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         plot_metrics(metrics_path, out / "curves.png", title=f"{config.optimizer}, {config.steps} steps")
     model.eval().requires_grad_(False)
     return history
+
+
+def append_metrics(path: Path, record: dict) -> None:
+    """One JSON line of metrics at the end of metrics.jsonl."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 def keep_metrics_before(path: Path, step: int) -> None:
