@@ -18,7 +18,7 @@ MODEL = dict(
 
 SFT = dict(
     examples=96000, max_tokens=1024,
-    mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.75, "countdown": 1.0},
+    mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.5, "countdown": 0.75},
     tool_fraction=0.2,
     train=dict(steps=5000, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
                optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32,

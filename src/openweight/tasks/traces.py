@@ -119,29 +119,30 @@ def _linear(p: Problem, effort: str) -> str:
 
 
 def _sorting(p: Problem, effort: str) -> str:
-    """Insertion sort. The numbers are listed with their positions ('3) 12'), so each line finds the
-    next one by its label rather than by counting commas; it then walks the sorted list from its end
-    until the new number belongs (each comparison digit by digit from the left at high effort) and
-    restates the list with the number put in. Nothing is ever deleted from a copied list."""
+    """Selection sort. High effort finds each pick by walking the numbers left with the best so far
+    ('7→7': after 7 the smallest so far is 7), then restates the sorted part, so every line is
+    built from the one above it; medium names each pick outright."""
     numbers, order = p.data
-    ascending = order == "ascending"
-    lines = [f"Sort {len(numbers)} numbers in {order} order: put each into the sorted list, "
-             f"comparing from its end."] if effort == "high" else []
-    lines.append("Numbers: " + " ".join(f"{i}) {n}" for i, n in enumerate(numbers, 1)))
-    done: list[int] = []
-    for i, n in enumerate(numbers, 1):
-        at, comparisons = len(done), []
-        while at and (n < done[at - 1] if ascending else n > done[at - 1]):
-            comparisons.append(compare(n, done[at - 1]))
-            at -= 1
-        if at:
-            comparisons.append(compare(n, done[at - 1]))
-        done.insert(at, n)
-        work = "; ".join(comparisons) + ". " if effort == "high" and comparisons else ""
-        lines.append(f"{i}) {n}: {work}Sorted: {', '.join(map(str, done))}.")
+    pick, word = (min, "Smallest") if order == "ascending" else (max, "Largest")
+    left, done, lines = list(numbers), [], []
     if effort == "high":
-        lines.append(f"Check: {len(numbers)} numbers in, {len(done)} out, each one "
-                     f"{'<=' if ascending else '>='} the next. Correct.")
+        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the "
+                     f"{word.lower()} of those left, one at a time.")
+    while left:
+        chosen = pick(left)
+        if effort == "high":
+            best, walk = left[0], [str(left[0])]
+            for n in left[1:]:
+                best = pick(best, n)
+                walk.append(f"{n}→{best}")
+            done.append(chosen)
+            lines.append(f"{word} of {', '.join(walk)}: {chosen}. Sorted: {', '.join(map(str, done))}.")
+        else:
+            lines.append(f"{word} of {', '.join(map(str, left))}: {chosen}.")
+        left.remove(chosen)
+    if effort == "high":
+        lines.append(f"Check: {len(numbers)} numbers in, {len(numbers)} out, each one "
+                     f"{'<=' if order == 'ascending' else '>='} the next. Correct.")
     return "\n".join(lines)
 
 
