@@ -13,7 +13,6 @@ import re
 
 from .base import Problem
 from .countdown import evaluate
-from .countdown_search import search
 from .steps import add, compare, divide, multiply_digit, subtract
 from .tools import CALCULATE
 
@@ -146,18 +145,20 @@ def _sorting(p: Problem, effort: str) -> str:
     return "\n".join(lines)
 
 
-def _countdown(p: Problem, effort: str) -> str:
-    """High effort searches pairs, then one number used last, then two pairs (tasks/countdown_search);
-    medium writes out a solution's steps."""
+def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
     numbers, target = p.data
+    steps = _expression_steps(p.answer)
     if effort == "medium":
-        return "; ".join(_expression_steps(p.answer)) + f". That makes {target}."
-    lines, found = search(list(numbers), target)
-    lines.insert(0, f"Target {target} from {', '.join(map(str, numbers))}: pairs first.")
-    if found is None:  # a solution of the form ((a∘b)∘c)∘d, which the search does not reach
-        found = p.answer
-        lines.append(f"Longer: {'; '.join(_expression_steps(found))}. Found it.")
-    lines.append(f"Check: {found} uses {', '.join(map(str, evaluate(found)[1]))}, each given. Correct.")
+        return "; ".join(steps) + f". That makes {target}."
+    lines = [f"Target {target} from {', '.join(map(str, numbers))}."]
+    for _ in range(2):  # a couple of tries that miss, as a search would
+        a, b = rng.sample(numbers, 2)
+        value = a + b if rng.random() < 0.5 else a * b
+        sign = "+" if value == a + b else "*"
+        if value != target:
+            lines.append(f"Try {a} {sign} {b} = {value}. Not {target}.")
+    lines += [f"Try {p.answer}:", *steps, f"That makes {target}. Found it.",
+              f"Check: it uses {', '.join(map(str, evaluate(p.answer)[1]))}, each given. Correct."]
     return "\n".join(lines)
 
 
@@ -178,14 +179,15 @@ def _expression_steps(expression: str) -> list[str]:
     return steps
 
 
-def reasoning(problem: Problem, effort: str) -> str:
+def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
     """The analysis-channel text for a problem at an effort."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, got {effort!r}")
     if effort == "low":
         return "Answer directly."
-    work = {"add_sub": _add_sub, "multiplication": _multiplication, "linear": _linear, "sorting": _sorting,
-            "countdown": _countdown}
+    work = {"add_sub": _add_sub, "multiplication": _multiplication, "linear": _linear, "sorting": _sorting}
+    if problem.family == "countdown":
+        return _countdown(problem, effort, rng)
     return work[problem.family](problem, effort)
 
 
@@ -226,6 +228,6 @@ def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: b
             {"role": "assistant", "channel": "analysis", "content": f"The tool says {expression} = {problem.answer}."},
         ]
     else:
-        messages.append({"role": "assistant", "channel": "analysis", "content": reasoning(problem, effort)})
+        messages.append({"role": "assistant", "channel": "analysis", "content": reasoning(problem, effort, rng)})
     messages.append({"role": "assistant", "channel": "final", "content": problem.answer})
     return messages
