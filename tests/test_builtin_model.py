@@ -1,6 +1,8 @@
 """The shipped model, openweight-mini: what it is, and that it reasons as its evaluation says."""
 
 import json
+import subprocess
+import sys
 
 import torch
 
@@ -35,3 +37,12 @@ def test_low_effort_thinks_less_and_gets_less_right():
     high = evaluate_cell(lm, "multiplication", "high", 24, difficulty=2)
     assert low.reasoning_tokens * 10 < high.reasoning_tokens
     assert low.correct < high.correct
+
+
+def test_eager_loading_and_answering_leave_the_compiler_unloaded():
+    """torch._dynamo costs ~1 s of start-up and ~80 MiB: only compile=True may import it."""
+    code = ("import sys, openweight\n"
+            "openweight.load().chat([{'role': 'user', 'content': 'What is 2 + 3?'}], max_new_tokens=8)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo'))[:3])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

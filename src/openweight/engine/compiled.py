@@ -13,6 +13,8 @@ import weakref
 
 import torch
 
+from ..model.mlp import MoE
+
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 SMALLEST_CACHE = 256
 # Inductor's C++ wrapper calls the step's ~120 kernels from C++ rather than Python: SmolLM2 int4
@@ -26,6 +28,9 @@ def compiled_layers(model):
     than there are experts (model.mlp.MoE.grouped)."""
     fn = _COMPILED.get(model)
     if fn is None:
+        for block in model.modules():
+            if isinstance(block, MoE):
+                block.grouped = torch.compiler.disable(block.grouped)
         fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False, options=OPTIONS)
         _COMPILED[model] = fn
     return fn

@@ -77,8 +77,9 @@ class RotaryEmbedding(torch.nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        inv_freq, self.attention_scaling = rope_frequencies(config)
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        with torch.device("cpu"):  # the same float32 table whatever device the model is built on
+            inv_freq, self.attention_scaling = rope_frequencies(config)
+        self.register_buffer("inv_freq", inv_freq.to(torch.get_default_device()), persistent=False)
 
     def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         freqs = positions[..., None].float() * self.inv_freq  # [batch, seq, head_dim/2]

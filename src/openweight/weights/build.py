@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from itertools import chain
 
 import torch
@@ -17,10 +18,32 @@ from .mxfp4 import dequantize_mxfp4
 _IGNORED_SUFFIXES = (".rotary_emb.inv_freq",)
 
 
+# torch.nn.init's fills that the model's modules run when built. On meta tensors they go through
+# torch._refs, whose first call imports torch._dynamo (~1 s and ~80 MiB) for tensors that hold nothing.
+_INITIALISERS = ("normal_", "uniform_", "kaiming_uniform_", "trunc_normal_", "xavier_uniform_")
+
+
+@contextmanager
+def _initialisers_skipped():
+    saved = {name: getattr(torch.nn.init, name) for name in _INITIALISERS}
+    for name in _INITIALISERS:
+        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(torch.nn.init, name, fn)
+
+
+def empty_model(config: ModelConfig) -> Transformer:
+    """The model with meta tensors (no storage), for checkpoint tensors to be assigned into."""
+    with torch.device("meta"), _initialisers_skipped():
+        return Transformer(config)
+
+
 def expected_shapes(config: ModelConfig) -> dict[str, torch.Size]:
     """Name -> shape of every tensor a checkpoint of this config holds (tied lm_head excluded)."""
-    with torch.device("meta"):
-        model = Transformer(config)
+    model = empty_model(config)
     shapes = {name: p.shape for name, p in model.state_dict().items()}
     if config.tie_word_embeddings:
         shapes.pop("lm_head.weight")
@@ -84,8 +107,7 @@ def build_model(config: ModelConfig, tensors: Mapping[str, torch.Tensor], dtype:
         read = {name[len(prefix):]: tensors[name] for name in names}
         return {name: t.to(dtype) if t.is_floating_point() else t for name, t in read.items()}
 
-    with torch.device("meta"):
-        model = Transformer(config)
+    model = empty_model(config)
     for i, layer in enumerate(model.model.layers):
         prefix = f"model.layers.{i}."
         layer.load_state_dict(read([n for n in shapes if n.startswith(prefix)], prefix), assign=True)
