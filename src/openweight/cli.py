@@ -25,28 +25,25 @@ def _add_model_args(p: argparse.ArgumentParser, compile_option: bool = True) -> 
                        help="decode through torch.compile (the first generation of a shape compiles)")
 
 
-def parameter_counts(model) -> tuple[int, int]:
-    """(total, active per token): a MoE token only runs its top-k experts."""
-    total = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
-    config = model.config
+def parameter_counts(config) -> tuple[int, int]:
+    """(total, active per token) of a checkpoint of this config: a MoE token runs only its top-k experts."""
+    from .weights.build import expected_shapes
+
+    shapes = expected_shapes(config)
+    total = sum(shape.numel() for shape in shapes.values())
     if not config.is_moe:
         return total, total
-    experts = model.model.layers[0].mlp.experts
-    per_expert = sum(p[0].numel() for p in experts.parameters())
+    experts = sum(shape.numel() for name, shape in shapes.items() if ".mlp.experts." in name)
     idle = config.num_local_experts - config.num_experts_per_tok
-    return total, total - config.num_hidden_layers * idle * per_expert
+    return total, total - experts // config.num_local_experts * idle
 
 
 def info(args) -> None:
     from . import load
 
-    from .quant import quantize
-
-    lm = load(args.model, args.dtype)
+    lm = load(args.model, args.dtype, args.quantize)
     c = lm.config
-    total, active = parameter_counts(lm.model)
-    if args.quantize:
-        quantize(lm.model, args.quantize)
+    total, active = parameter_counts(c)
     tensors = {id(t): t for t in [*lm.model.parameters(), *lm.model.buffers()]}.values()
     weight_bytes = sum(t.numel() * t.element_size() for t in tensors)
     kv_per_token = 2 * c.num_key_value_heads * c.head_dim * lm.model.dtype.itemsize * sum(
