@@ -8,7 +8,8 @@ import torch
 from openweight.config import ModelConfig
 from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
-from openweight.train.grpo import GRPOConfig, advantages, policy_loss, train_grpo
+from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, policy_gradient, policy_loss,
+                                   train_grpo)
 from openweight.train.init import init_weights
 
 
@@ -71,6 +72,27 @@ def tiny_policy():
         return share, share > 0.5
 
     return model, prompts, reward
+
+
+@pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])
+def test_micro_batches_give_the_one_pass_gradient(variant):
+    model, _, _ = tiny_policy()
+    model.requires_grad_(True)
+    rng = random.Random(0)
+    rollouts = [Rollout([rng.randrange(1, 16) for _ in range(3)], [rng.randrange(16) for _ in range(rng.randint(1, 9))],
+                        reward=0.0, correct=False, advantage=rng.uniform(-1, 1)) for _ in range(7)]
+    grads, stats = [], []
+    for size in (7, 2):  # one pass; then slices of 2, 2, 2, 1 of different widths
+        config = GRPOConfig(steps=1, variant=variant, kl_coef=0.1, micro_batch=size, max_new_tokens=9)
+        with torch.no_grad():
+            old = batch_logprobs(model, rollouts, 0, size)
+            ref = [(logp - 0.1, mask) for logp, mask in old]  # a reference the policy has moved from
+        model.zero_grad()
+        stats.append(policy_gradient(model, rollouts, old, ref, config, pad_id=0))
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+    assert stats[1]["kl"] == pytest.approx(stats[0]["kl"], rel=1e-5) and stats[0]["kl"] > 0
 
 
 @pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])

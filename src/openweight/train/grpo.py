@@ -43,6 +43,7 @@ class GRPOConfig:
     clip_high: float = 0.2  # DAPO raises it (0.28) so unlikely tokens can grow
     kl_coef: float = 0.0  # > 0 keeps a frozen reference model and adds the k3 KL term
     updates: int = 1  # gradient steps per batch of rollouts
+    micro_batch: int = 16  # replies per forward/backward pass: bounds memory, leaves the gradient as it is
     lr: float = 1e-4
     optimizer: str = "adamw"
     weight_decay: float = 0.0
@@ -89,8 +90,11 @@ def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pa
 
 
 def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, adv: torch.Tensor,
-                config: GRPOConfig, ref_logp: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
-    """The clipped surrogate (plus KL) of one batch; logp/old_logp/mask [n, t], adv [n]."""
+                config: GRPOConfig, ref_logp: torch.Tensor | None = None,
+                replies: int | None = None, tokens: int | None = None) -> tuple[torch.Tensor, dict]:
+    """The clipped surrogate (plus KL) of a batch; logp/old_logp/mask [n, t], adv [n]. For a slice of a
+    larger batch, `replies` and `tokens` are the whole batch's counts, so the slices' losses add up to
+    the batch's."""
     ratio = torch.exp(logp - old_logp)
     a = adv[:, None]
     surrogate = torch.minimum(ratio * a, ratio.clamp(1 - config.clip_low, 1 + config.clip_high) * a)
@@ -102,16 +106,47 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, 
         per_token = per_token + config.kl_coef * kl_tokens
         kl = (kl_tokens * mask).sum() / mask.sum()
     m = mask.float()
+    replies = len(mask) if replies is None else replies
+    tokens = m.sum() if tokens is None else tokens
     if config.variant == "grpo":
-        loss = ((per_token * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+        loss = ((per_token * m).sum(1) / m.sum(1).clamp(min=1)).sum() / replies
     elif config.variant == "dr_grpo":
-        loss = (per_token * m).sum() / (len(mask) * config.max_new_tokens)
+        loss = (per_token * m).sum() / (replies * config.max_new_tokens)
     elif config.variant == "dapo":
-        loss = (per_token * m).sum() / m.sum()
+        loss = (per_token * m).sum() / tokens
     else:
         raise ValueError(f"variant must be grpo, dr_grpo or dapo, got {config.variant!r}")
     clipped = ((ratio < 1 - config.clip_low) | (ratio > 1 + config.clip_high)) & mask
     return loss, {"kl": float(kl.detach()), "clip_fraction": float(clipped.sum() / mask.sum())}
+
+
+def batch_logprobs(model, rollouts: list[Rollout], pad_id: int, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """reply_logprobs of the rollouts, `size` replies at a time: [(logprobs [size, t], mask [size, t])]."""
+    return [reply_logprobs(model, [r.prompt for r in chunk], [r.reply or [pad_id] for r in chunk], pad_id)
+            for chunk in _slices(rollouts, size)]
+
+
+def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None, config: GRPOConfig,
+                    pad_id: int) -> dict:
+    """Backward of the whole batch's loss, config.micro_batch replies at a time: the gradients add up to
+    one pass's, while memory holds one slice's activations (attention scores grow with replies x
+    length^2: 128 replies of ~300 tokens took 18 GiB at once). old/ref: batch_logprobs of the same
+    slices. Returns the batch's mean KL and clip fraction."""
+    tokens = sum(int(mask.sum()) for _, mask in old)
+    kl = clipped = 0.0
+    for i, chunk in enumerate(_slices(rollouts, config.micro_batch)):
+        logp, mask = batch_logprobs(model, chunk, pad_id, len(chunk))[0]
+        adv = torch.tensor([r.advantage for r in chunk])
+        loss, stats = policy_loss(logp, old[i][0], mask, adv, config, ref[i][0] if ref else None,
+                                  replies=len(rollouts), tokens=tokens)
+        loss.backward()
+        kl += stats["kl"] * int(mask.sum())
+        clipped += stats["clip_fraction"] * int(mask.sum())
+    return {"kl": kl / tokens, "clip_fraction": clipped / tokens}
+
+
+def _slices(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 RewardFn = Callable[[object, list[int]], tuple[float, bool]]  # (prompt item, reply ids) -> (reward, correct)
@@ -171,15 +206,11 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
         stats = {"kl": 0.0, "clip_fraction": 0.0}
         if train_set:
             model.train().requires_grad_(True)
-            batch_prompts, batch_replies = [r.prompt for r in train_set], [r.reply or [pad_id] for r in train_set]
             with torch.no_grad():
-                old, mask = reply_logprobs(model, batch_prompts, batch_replies, pad_id)
-                ref = reply_logprobs(reference, batch_prompts, batch_replies, pad_id)[0] if reference else None
-            adv_tensor = torch.tensor([r.advantage for r in train_set])
+                old = batch_logprobs(model, train_set, pad_id, config.micro_batch)
+                ref = batch_logprobs(reference, train_set, pad_id, config.micro_batch) if reference else None
             for _ in range(config.updates):
-                logp, _ = reply_logprobs(model, batch_prompts, batch_replies, pad_id)
-                loss, stats = policy_loss(logp, old, mask, adv_tensor, config, ref)
-                loss.backward()
+                stats = policy_gradient(model, train_set, old, ref, config, pad_id)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
                 for o in optimizers:
                     o.step()
