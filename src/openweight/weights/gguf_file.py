@@ -11,6 +11,7 @@ import torch
 
 from ..config import ModelConfig
 from ..errors import CheckpointError, ConfigError
+from .gguf_header import GGUFTensor, HeaderError, read_header
 from .lazy import LazyTensors
 
 SUPPORTED_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2"}
@@ -30,25 +31,20 @@ class GGUFFile:
     """An opened GGUF file: its metadata as Python values and its tensors, read lazily."""
 
     def __init__(self, path: str | Path):
-        import gguf  # parsing is the gguf package's job; only the mapping to our model is ours
-
         self.path = Path(path)
         try:
-            reader = gguf.GGUFReader(str(self.path))
-        except (ValueError, OSError, IndexError) as e:
+            self.metadata, self.tensors = read_header(self.path)
+        except (HeaderError, OSError) as e:
             raise CheckpointError(f"{self.path}: not a readable GGUF file ({e})") from None
-        # The reader keeps a numpy view per metadata item (some 100 MB for a 49k-token vocabulary):
-        # keep the values and the tensors (views of the memory-mapped file), not the reader.
-        self.metadata = {key: field.contents() for key, field in reader.fields.items()}
-        self.tensors = {t.name: t for t in reader.tensors}
 
-    def read(self, t) -> np.ndarray:
-        """Tensor t's data, shaped as the reader's view of it, read from the file rather than through
-        that memory mapping, whose touched pages would stay resident beside the tensors built from them."""
-        raw = np.fromfile(self.path, dtype=np.uint8, count=int(t.n_bytes), offset=int(t.data_offset))
+    def read(self, t: GGUFTensor) -> np.ndarray:
+        """Tensor t's data as an array (plain values, or uint8 blocks [rows, row bytes]), read from the
+        file rather than memory-mapped, whose touched pages would stay resident beside the tensors
+        built from them."""
+        raw = np.fromfile(self.path, dtype=np.uint8, count=t.n_bytes, offset=t.offset)
         if raw.size != t.n_bytes:
             raise CheckpointError(f"{self.path}: tensor '{t.name}' is cut short ({raw.size} of {t.n_bytes} bytes)")
-        return raw.view(t.data.dtype).reshape(t.data.shape)
+        return raw.view(t.array_dtype).reshape(t.array_shape)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.metadata.get(key)
@@ -177,7 +173,7 @@ class FileRows:
 
     def __init__(self, f: GGUFFile, t, heads: int | None):
         self.f, self.t, self.heads = f, t, heads
-        self.shape = t.data.shape
+        self.shape = t.array_shape
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         rows = self.f.read(self.t)
@@ -190,12 +186,10 @@ def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[s
     """The Q4_1 and Q8_0 tensors as their raw blocks (FileRows) with their type, under their
     transformers names, so that quantized layers take them as they are (quant.Int4Linear.from_q4_1,
     quant.Int8Linear.from_q8_0). A tied output layer gets the embedding's blocks."""
-    import gguf
-
     out = {}
     for name, t in f.tensors.items():
         hf = _hf_name(f, name)
-        kind = gguf.GGMLQuantizationType(t.tensor_type).name
+        kind = t.tensor_type.name
         if hf is None or kind not in QUANTIZED_BLOCKS:
             continue
         out[hf] = kind, FileRows(f, t, _rotary_heads(config, hf))
