@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -48,23 +50,38 @@ def int4_matmul(flat: torch.Tensor, packed: torch.Tensor, group_size: int, scale
     return y[:, :out_features]
 
 
+def pack_int4(out_features: int, in_features: int, codes_of: Callable[[int, int], torch.Tensor]) -> torch.Tensor:
+    """4-bit codes [out, in] packed for the CPU kernel -> uint8 [out padded to _ROWS, in / 2], made
+    _PACK_ROWS rows at a time: codes_of(start, stop) gives those rows' codes (any integer type), so
+    that no more than a slice is ever held as int32 (an output layer's 50k rows make every whole
+    copy count). Padding rows get code 8, which with scale and zero 0 weighs nothing."""
+    rows = out_features + (-out_features % _ROWS)
+    packed = torch.empty(rows, in_features // 2, dtype=torch.uint8)
+    for start in range(0, rows, _PACK_ROWS):
+        stop = min(start + _PACK_ROWS, rows)
+        codes = torch.full((stop - start, in_features), 8, dtype=torch.int32)
+        if start < out_features:
+            real = codes_of(start, min(stop, out_features))
+            codes[: len(real)] = real
+        packed[start:stop] = torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes, 1)
+    return packed
+
+
 class Int4Linear(torch.nn.Module):
-    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, group_size: int,
-                 bias: torch.Tensor | None):
-        """codes integers [out, in] in 0..15 (uint8 keeps big layers small); scale, zero float
-        [out, in // group_size]."""
+    def __init__(self, codes: torch.Tensor | Callable[[int, int], torch.Tensor], scale: torch.Tensor,
+                 zero: torch.Tensor, group_size: int, bias: torch.Tensor | None):
+        """codes integers [out, in] in 0..15 (uint8 keeps big layers small), or a function of
+        (start, stop) giving those rows (pack_int4); scale, zero float [out, in // group_size]."""
         super().__init__()
         if group_size not in INT4_GROUP_SIZES:
             raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
-        out_features, in_features = codes.shape
+        out_features, in_features = len(scale), scale.shape[1] * group_size
         self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
         padded = -out_features % _ROWS
-        if padded:  # rows of code 8 with scale and zero 0 weigh nothing
-            codes = torch.cat((codes, codes.new_full((padded, in_features), 8)))
+        if padded:  # padding rows' scale and zero are 0
             scale, zero = (torch.cat((t, t.new_zeros(padded, t.shape[1]))) for t in (scale, zero))
-        self.register_buffer("packed", torch.cat([
-            torch.ops.aten._convert_weight_to_int4pack_for_cpu(codes[i:i + _PACK_ROWS].int(), 1)
-            for i in range(0, len(codes), _PACK_ROWS)]))
+        rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
+        self.register_buffer("packed", pack_int4(out_features, in_features, rows_of))
         # [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
         self.register_buffer("scale_zero", torch.stack((scale, zero), -1).transpose(0, 1).contiguous()
                              .to(torch.bfloat16))
@@ -120,12 +137,13 @@ class Int8Linear(torch.nn.Module):
         super().__init__()
         self.out_features, self.in_features = codes.shape
         q = codes.to(torch.int8)
-        # q = 16 * (high - 8) + low, both in 0..15: [out, 2 * in] holds high then low, written in place
-        # (an output layer's 50k rows make every temporary copy count).
-        halves = torch.empty(self.out_features, 2 * self.in_features, dtype=torch.int8)
-        high, low = halves[:, : self.in_features], halves[:, self.in_features:]
-        torch.bitwise_right_shift(q, 4, out=high).add_(8)
-        torch.bitwise_and(q, 15, out=low)
+
+        def halves(start: int, stop: int) -> torch.Tensor:
+            # q = 16 * (high - 8) + low, both in 0..15: [rows, 2 * in] holds high then low, made a slice
+            # of rows at a time (pack_int4).
+            rows = q[start:stop]
+            return torch.cat((torch.bitwise_right_shift(rows, 4) + 8, torch.bitwise_and(rows, 15)), 1)
+
         zeros = torch.zeros_like(scale)
         # high halves: (code - 8) * 16s + 0; low halves: (code - 8) * s + 8s = code * s.
         self.halves = Int4Linear(halves, torch.cat((16 * scale, scale), 1),
