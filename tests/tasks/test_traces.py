@@ -1,43 +1,19 @@
 """Every trace reaches the right answer through steps that are themselves right, at every effort."""
 
 import random
-import re
 
 import pytest
 
 from openweight import harmony
 from openweight.tasks import FAMILIES
+from openweight.tasks.step_check import check_steps
 from openweight.tasks.traces import EFFORTS, conversation
 
-# In every 'left = right' a trace writes, the arithmetic just before '=' equals the arithmetic just after.
-ARITH = r"[-\d\s+*/().]*\d[-\d\s+*/().]*"
-LEFT, RIGHT = re.compile(f"({ARITH})$"), re.compile(f"^({ARITH})")
-
-
-def value(expression: str) -> float | None:
-    expression = expression.strip().rstrip(".").strip()
-    try:  # only digits, spaces, + - * / and parentheses reach here: nothing but arithmetic to evaluate
-        return eval(expression, {"__builtins__": {}}, {})  # noqa: S307
-    except (SyntaxError, ZeroDivisionError):
-        return None
-
-
-def check_steps(text: str) -> int:
-    checked = 0
-    for line in text.splitlines():
-        pieces = line.split("=")
-        for left, right in zip(pieces, pieces[1:]):
-            lm, rm = LEFT.search(left), RIGHT.search(right)
-            if not lm or not rm:
-                continue
-            before = left[:lm.start()].rstrip()
-            if before[-1:].isalnum() and lm.group(1).strip()[:1] in "+-*/":
-                continue  # the expression begins before what matched ('3x - 9'): not plain arithmetic
-            lv, rv = value(lm.group(1)), value(rm.group(1))
-            if lv is not None and rv is not None:
-                assert abs(lv - rv) < 1e-9, (line, lm.group(1), rm.group(1))
-                checked += 1
-    return checked
+def steps_checked(text: str) -> int:
+    """How many arithmetic equalities the text writes; fails on a false one."""
+    check = check_steps(text)
+    assert check.first_wrong is None, text[check.first_wrong:].splitlines()[0]
+    return check.checked
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
@@ -52,7 +28,7 @@ def test_traces_are_right_and_answer_right(name, effort):
             analysis = messages[-2]["content"]
             final = messages[-1]
             assert final["channel"] == "final" and family.check(problem, final["content"])
-            assert check_steps(analysis) > 0 or effort == "low" or name == "sorting"
+            assert steps_checked(analysis) > 0 or effort == "low" or name == "sorting"
             harmony.render(messages, for_training=True)  # renders as harmony
 
 

@@ -8,8 +8,8 @@ import torch
 from openweight.config import ModelConfig
 from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
-from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, policy_gradient, policy_loss,
-                                   train_grpo)
+from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, policy_gradient,
+                                   policy_loss, train_grpo)
 from openweight.train.init import init_weights
 
 
@@ -106,6 +106,30 @@ def test_reward_climbs_on_a_learnable_task(tmp_path, variant, one_thread):
     end = sum(h["reward"] for h in history[-3:]) / 3
     assert end > start + 0.3, (start, end)
     assert {"reward", "accuracy", "reply_tokens", "kl", "clip_fraction"} <= set(history[0])
+
+
+def test_a_wrong_reply_is_blamed_from_its_first_wrong_step_on():
+    rollouts = [Rollout([1], [5, 5, 3, 5], 0.0, False, advantage=-1.0, credit_from=2),
+                Rollout([1], [5, 5, 5], 1.0, True, advantage=1.0, credit_from=2),  # pushed up: all of it
+                Rollout([1], [3, 5], 0.0, False, advantage=-1.0)]  # no step found: all of it
+    mask = torch.tensor([[True] * 4, [True] * 3 + [False], [True] * 2 + [False] * 2])
+    assert credited(mask, rollouts).tolist() == [[False, False, True, True], [True, True, True, False],
+                                                 [True, True, False, False]]
+
+
+def test_step_credit_trains_on_a_learnable_task(tmp_path, one_thread):
+    """The tiny task with a step checker: a reply's first token other than 5 is its first wrong step."""
+    model, prompts, reward = tiny_policy()
+
+    def first_error(item, reply):
+        return next((i for i, t in enumerate(reply) if t != 5), None)
+
+    grpo = GRPOConfig(steps=12, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant="dapo",
+                      clip_high=0.28, updates=2, checkpoint_every=100, plot=False)
+    history = train_grpo(model, prompts, reward, grpo, tmp_path, stop_ids=set(), first_error=first_error)
+    start = sum(h["reward"] for h in history[:3]) / 3
+    end = sum(h["reward"] for h in history[-3:]) / 3
+    assert end > start + 0.3, (start, end)
 
 
 def test_heldout_accuracy_is_measured_before_and_during_training_and_plotted(tmp_path, one_thread):

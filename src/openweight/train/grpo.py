@@ -61,6 +61,7 @@ class Rollout:
     reward: float
     correct: bool
     advantage: float = 0.0
+    credit_from: int = 0  # the first token a negative advantage reaches (the ones before: right work)
 
 
 def advantages(rewards: torch.Tensor, variant: str, eps: float = 1e-4) -> torch.Tensor:
@@ -132,10 +133,12 @@ def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None,
     one pass's, while memory holds one slice's activations (attention scores grow with replies x
     length^2: 128 replies of ~300 tokens took 18 GiB at once). old/ref: batch_logprobs of the same
     slices. Returns the batch's mean KL and clip fraction."""
-    tokens = sum(int(mask.sum()) for _, mask in old)
+    slices = _slices(rollouts, config.micro_batch)
+    tokens = sum(int(credited(mask, chunk).sum()) for (_, mask), chunk in zip(old, slices))
     kl = clipped = 0.0
-    for i, chunk in enumerate(_slices(rollouts, config.micro_batch)):
+    for i, chunk in enumerate(slices):
         logp, mask = batch_logprobs(model, chunk, pad_id, len(chunk))[0]
+        mask = credited(mask, chunk)
         adv = torch.tensor([r.advantage for r in chunk])
         loss, stats = policy_loss(logp, old[i][0], mask, adv, config, ref[i][0] if ref else None,
                                   replies=len(rollouts), tokens=tokens)
@@ -143,6 +146,13 @@ def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None,
         kl += stats["kl"] * int(mask.sum())
         clipped += stats["clip_fraction"] * int(mask.sum())
     return {"kl": kl / tokens, "clip_fraction": clipped / tokens}
+
+
+def credited(mask: torch.Tensor, rollouts: list[Rollout]) -> torch.Tensor:
+    """The reply tokens [n, t] the loss takes: all of them, except, in a reply pushed down, those
+    before its first wrong step, which were right and are not to blame."""
+    start = torch.tensor([r.credit_from if r.advantage < 0 else 0 for r in rollouts])
+    return mask & (torch.arange(mask.shape[1])[None] >= start[:, None])
 
 
 def _slices(items: list, size: int) -> list[list]:
@@ -171,11 +181,15 @@ def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, con
 
 def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list[int]]]], reward: RewardFn,
                config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0,
-               heldout: Callable[[torch.nn.Module], float] | None = None) -> list[dict]:
+               heldout: Callable[[torch.nn.Module], float] | None = None,
+               first_error: Callable[[object, list[int]], int | None] | None = None) -> list[dict]:
     """GRPO on `model` in place. sample_prompts(step, n) -> (items, prompt ids): seeded by step, so a
     resumed run draws the same prompts. Checkpoints and metrics as the trainer writes them; with
     `heldout` (model -> accuracy on problems it never trains on) and config.eval_every, the metrics
-    also hold `heldout_accuracy`: at step 0 and every eval_every steps."""
+    also hold `heldout_accuracy`: at step 0 and every eval_every steps. With `first_error` (item, reply
+    -> index of the reply token where its first wrong step begins, or None), a wrong reply's tokens
+    before that step are left out of its loss: the outcome reward then blames the step that failed,
+    not the right work before it."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grpo_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -197,9 +211,11 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
         all_rollouts = [r for g in groups for r in g]
         rewards = torch.tensor([[r.reward for r in g] for g in groups])
         adv = advantages(rewards, config.variant)
-        for g, a in zip(groups, adv):
+        for item, g, a in zip(items, groups, adv):
             for r, value in zip(g, a.tolist()):
                 r.advantage = value
+                if first_error is not None and not r.correct:
+                    r.credit_from = first_error(item, r.reply) or 0
         if config.variant == "dapo":  # dynamic sampling: all-right or all-wrong groups teach nothing
             groups = [g for g, rs in zip(groups, rewards) if rs.max() > rs.min()]
         train_set = [r for g in groups for r in g]

@@ -82,12 +82,14 @@ def run_sft(recipe: dict, out: Path) -> Path:
 def run_grpo(recipe: dict, out: Path) -> Path:
     """Reinforcement learning from the SFT model on task rewards; export to out/grpo/model."""
     import random
+    from itertools import accumulate
 
     from .. import load
     from ..api import LM
     from ..evaluate.tasks import evaluate_cell, task_prompt
     from ..tasks import FAMILIES
     from ..tasks.reward import score_reply, task_reward
+    from ..tasks.step_check import check_steps
     from .grpo import GRPOConfig, train_grpo
 
     spec = recipe["GRPO"]
@@ -108,6 +110,14 @@ def run_grpo(recipe: dict, out: Path) -> Path:
         score = score_reply(item[0], reply, lm.tokenizer)
         return task_reward(score, spec.get("format_weight", 0.1)), score.correct
 
+    def first_error(item, reply: list[int]) -> int | None:
+        """The reply token that starts the line of its first wrong arithmetic step (tasks.step_check)."""
+        pieces = [lm.tokenizer.decode([token]) for token in reply]
+        wrong = check_steps("".join(pieces)).first_wrong
+        if wrong is None:
+            return None
+        return next(i for i, end in enumerate(accumulate(map(len, pieces))) if end > wrong)
+
     def heldout(model) -> float:
         """Greedy accuracy on held-out problems of the trained families and efforts: seed 1, so not
         the problems `openweight eval` reports on (seed 0)."""
@@ -118,7 +128,8 @@ def run_grpo(recipe: dict, out: Path) -> Path:
     stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
     config = GRPOConfig(**spec["train"], seed=recipe["SEED"])
     train_grpo(lm.model, prompts, reward, config, out / "grpo", stops,
-               pad_id=lm.config.pad_token_id or 0, heldout=heldout)
+               pad_id=lm.config.pad_token_id or 0, heldout=heldout,
+               first_error=first_error if spec.get("step_credit") else None)
     LM(lm.model, lm.tokenizer).save(out / "grpo" / "model")
     return out / "grpo" / "model"
 
