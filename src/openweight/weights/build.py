@@ -41,9 +41,10 @@ def empty_model(config: ModelConfig) -> Transformer:
         return Transformer(config)
 
 
-def expected_shapes(config: ModelConfig) -> dict[str, torch.Size]:
-    """Name -> shape of every tensor a checkpoint of this config holds (tied lm_head excluded)."""
-    model = empty_model(config)
+def expected_shapes(config: ModelConfig, model: Transformer | None = None) -> dict[str, torch.Size]:
+    """Name -> shape of every tensor a checkpoint of this config holds (tied lm_head excluded), read
+    from `model` (of this config) or from an empty one."""
+    model = empty_model(config) if model is None else model
     shapes = {name: p.shape for name, p in model.state_dict().items()}
     if config.tie_word_embeddings:
         shapes.pop("lm_head.weight")
@@ -88,7 +89,8 @@ def build_model(config: ModelConfig, tensors: Mapping[str, torch.Tensor], dtype:
     given = {name: shape for name, shape in shapes_of(tensors).items() if not name.endswith(_IGNORED_SUFFIXES)}
     if config.tie_word_embeddings:
         given.pop("lm_head.weight", None)
-    shapes = expected_shapes(config)
+    model = empty_model(config)
+    shapes = expected_shapes(config, model)
     missing = [n for n in shapes if n not in given]
     if missing:
         raise CheckpointError(f"{source}: missing tensor '{missing[0]}'"
@@ -107,7 +109,6 @@ def build_model(config: ModelConfig, tensors: Mapping[str, torch.Tensor], dtype:
         read = {name[len(prefix):]: tensors[name] for name in names}
         return {name: t.to(dtype) if t.is_floating_point() else t for name, t in read.items()}
 
-    model = empty_model(config)
     for i, layer in enumerate(model.model.layers):
         prefix = f"model.layers.{i}."
         layer.load_state_dict(read([n for n in shapes if n.startswith(prefix)], prefix), assign=True)
