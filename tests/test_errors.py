@@ -123,6 +123,18 @@ def test_not_a_gguf_file(tmp_path):
         openweight.load(path)
 
 
+@pytest.mark.parametrize("keep,message", [(1_000, "header ends early"), (-4096, "is cut short")],
+                         ids=["in the header", "in a tensor"])
+def test_gguf_file_cut_short(tmp_path, keep, message):
+    from openweight.registry import resolve
+
+    data = resolve("smollm2-135m").read_bytes()
+    path = tmp_path / "cut.gguf"
+    path.write_bytes(data[:keep])
+    with pytest.raises(CheckpointError, match=f"cut.gguf.*{message}"):
+        openweight.load(path)
+
+
 def test_built_in_model_missing_says_how_to_make_it(monkeypatch, tmp_path):
     from openweight import registry
 
