@@ -16,3 +16,11 @@ def test_right_work_has_no_wrong_step_and_odd_text_is_not_evaluated():
     assert check.checked == 2 and check.first_wrong is None
     # a power is never evaluated, nor a division by zero
     assert check_steps("9**9**9**9 = 1\n((((2)))) = 2 = 2\n1/0 = 3\n") == StepCheck(2, None)
+
+
+def test_whatever_a_model_writes_is_checked_or_skipped_never_raised():
+    assert check_steps("(2)(3)=6\n()*3=0\n") == StepCheck(0, None)  # not numbers: skipped
+    big = "1" + "0" * 400
+    assert check_steps(f"{big}=2.5\n").first_wrong == 0  # too large for a float: not equal
+    long_line = "+".join(["12"] * 2000) + " is the sum, so x = 5"
+    assert check_steps(long_line) == StepCheck(0, None)
