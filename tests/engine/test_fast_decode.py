@@ -25,10 +25,12 @@ def test_fused_projections_give_the_same_logits_and_refuse_saving(hf_checkpoint,
 
 @pytest.mark.parametrize("family", ["llama", "gpt_oss"])
 def test_compiled_decoding_gives_the_eager_tokens(hf_checkpoint):
-    """Greedy, two prompts of different lengths (left padding), past gpt_oss's 8-token window."""
+    """Greedy, three prompts of different lengths (left padding), past gpt_oss's 8-token window; for
+    gpt_oss, 3 tokens x top-2 = 6 (token, expert) pairs for 5 experts: the grouped loop, outside the
+    graph."""
     _, folder = hf_checkpoint
     lm = openweight.load(folder, compile=True)
-    prompts = [[5, 9, 13, 2, 7], [11, 3]]
+    prompts = [[5, 9, 13, 2, 7], [11, 3], [8, 1, 6]]
     eager = list(generate_ids(lm.model, prompts, 24))
     compiled = list(generate_ids(lm.model, prompts, 24, compile=True))
     assert compiled == eager

@@ -9,6 +9,7 @@ two to keep that set small, and Inductor's on-disk cache lets a later process re
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
@@ -28,12 +29,18 @@ def compiled_layers(model):
     than there are experts (model.mlp.MoE.grouped)."""
     fn = _COMPILED.get(model)
     if fn is None:
-        for block in model.modules():
-            if isinstance(block, MoE):
-                block.grouped = torch.compiler.disable(block.grouped)
+        _grouped_experts_outside_graphs()
         fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False, options=OPTIONS)
         _COMPILED[model] = fn
     return fn
+
+
+@functools.cache
+def _grouped_experts_outside_graphs() -> None:
+    """Which experts MoE.grouped runs depends on the data, so compiled graphs call it eagerly. Set on
+    the class when something first compiles: the decorator would import torch._dynamo for every
+    eager user too."""
+    MoE.grouped = torch.compiler.disable(MoE.grouped)
 
 
 def cache_slots(needed: int, context: int) -> int:

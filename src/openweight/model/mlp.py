@@ -95,8 +95,8 @@ class MoE(torch.nn.Module):
 
     # More (token, slot) pairs than experts: one matmul per expert over the tokens that chose it (no
     # per-token loop). Which experts run depends on the data, so a compiled graph breaks here
-    # (engine.compiled wraps it in torch.compiler.disable; importing torch._dynamo here for the
-    # decorator would cost every eager user 1.5 s and ~80 MiB).
+    # (engine.compiled wraps it in torch.compiler.disable when it first compiles; importing
+    # torch._dynamo here for the decorator would cost every eager user 1.5 s and ~80 MiB).
     def grouped(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         out = torch.zeros_like(x)
         for e in torch.unique(chosen).tolist():  # ascending, so the sum order is fixed
