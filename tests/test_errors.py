@@ -2,6 +2,7 @@
 
 import json
 import pickle
+import struct
 
 import pytest
 import torch
@@ -123,7 +124,7 @@ def test_not_a_gguf_file(tmp_path):
         openweight.load(path)
 
 
-@pytest.mark.parametrize("keep,message", [(1_000, "header ends early"), (-4096, "is cut short")],
+@pytest.mark.parametrize("keep,message", [(1_000, "header ends early"), (-4096, "lies past the end of the file")],
                          ids=["in the header", "in a tensor"])
 def test_gguf_file_cut_short(tmp_path, keep, message):
     from openweight.registry import resolve
@@ -132,6 +133,28 @@ def test_gguf_file_cut_short(tmp_path, keep, message):
     path = tmp_path / "cut.gguf"
     path.write_bytes(data[:keep])
     with pytest.raises(CheckpointError, match=f"cut.gguf.*{message}"):
+        openweight.load(path)
+
+
+def _gguf(kvs: list[bytes] = (), tensors: list[bytes] = (), version: bytes = struct.pack("<I", 3)) -> bytes:
+    return b"GGUF" + version + struct.pack("<QQ", len(tensors), len(kvs)) + b"".join(kvs) + b"".join(tensors)
+
+
+def _string(text: str) -> bytes:
+    return struct.pack("<Q", len(text)) + text.encode()
+
+
+@pytest.mark.parametrize("data,message", [
+    (_gguf([struct.pack("<Q", 2**62) + b"key"]), "header ends early"),  # a corrupt length, not 4 EiB asked for
+    (_gguf([_string("general.alignment") + struct.pack("<II", 4, 0)]), "general.alignment is 0"),
+    (_gguf(tensors=[_string("w") + struct.pack("<I", 7)]), "tensor 'w' has 7 dimensions"),
+    (_gguf(tensors=[_string("w") + struct.pack("<IQIQ", 1, 48, 8, 0)]), "Q8_0 blocks of 32 do not tile"),
+    (_gguf(version=struct.pack(">I", 3)), "big-endian"),
+], ids=["string length", "alignment", "dimensions", "blocks", "big-endian"])
+def test_malformed_gguf_header(tmp_path, data, message):
+    path = tmp_path / "bad.gguf"
+    path.write_bytes(data)
+    with pytest.raises(CheckpointError, match=f"bad.gguf.*{message}"):
         openweight.load(path)
 
 

@@ -9,6 +9,8 @@ fields; the gguf package still supplies the tensor types and their block sizes.
 
 from __future__ import annotations
 
+import math
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ _DEFAULT_ALIGNMENT = 32
 # Metadata value types -> struct formats of the fixed-size ones (8 = string, 9 = array).
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _STRING, _ARRAY = 8, 9
+_MAX_NESTING = 8  # arrays of arrays: the format allows them, no file needs them deep
+_MAX_DIMS = 4  # ggml's GGML_MAX_DIMS
 # Tensor types stored as plain arrays; every other type is blocks of bytes.
 _PLAIN = {"F32": np.float32, "F16": np.float16, "F64": np.float64,
           "I8": np.int8, "I16": np.int16, "I32": np.int32, "I64": np.int64}
@@ -42,38 +46,37 @@ class HeaderError(ValueError):
 
 
 class _Fields:
+    """Little-endian fields read in order, each checked against the bytes the file has left, so a
+    corrupt length is an error rather than a huge allocation."""
+
     def __init__(self, f: BinaryIO):
-        self.f = f
+        self.f, self.size = f, os.fstat(f.fileno()).st_size
+
+    def raw(self, n: int) -> bytes:
+        if n > self.size - self.f.tell():
+            raise HeaderError("the header ends early")
+        return self.f.read(n)
 
     def take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        raw = self.f.read(size)
-        if len(raw) != size:
-            raise HeaderError("the header ends early")
-        return struct.unpack("<" + fmt, raw)[0]
+        return struct.unpack("<" + fmt, self.raw(struct.calcsize(fmt)))[0]
 
     def string(self) -> str:
-        n = self.take("Q")
-        raw = self.f.read(n)
-        if len(raw) != n:
-            raise HeaderError("the header ends early")
-        return raw.decode("utf-8", errors="replace")
+        return self.raw(self.take("Q")).decode("utf-8", errors="replace")
 
-    def value(self, kind: int) -> Any:
+    def value(self, kind: int, depth: int = 0) -> Any:
         if kind in _SCALARS:
             return self.take(_SCALARS[kind])
         if kind == _STRING:
             return self.string()
-        if kind == _ARRAY:
+        if kind == _ARRAY and depth < _MAX_NESTING:
             item_kind, n = self.take("I"), self.take("Q")
             if item_kind in _SCALARS:  # numbers in one read
                 fmt = np.dtype("<" + _SCALARS[item_kind])
-                raw = self.f.read(n * fmt.itemsize)
-                if len(raw) != n * fmt.itemsize:
-                    raise HeaderError("the header ends early")
-                return np.frombuffer(raw, dtype=fmt).tolist()
-            return [self.value(item_kind) for _ in range(n)]
-        raise HeaderError(f"unknown metadata value type {kind}")
+                return np.frombuffer(self.raw(n * fmt.itemsize), dtype=fmt).tolist()
+            if n > self.size - self.f.tell():  # every item takes at least a byte
+                raise HeaderError("the header ends early")
+            return [self.value(item_kind, depth + 1) for _ in range(n)]
+        raise HeaderError(f"unknown metadata value type {kind}" if kind != _ARRAY else "arrays nested too deep")
 
 
 def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, GGUFTensor]]:
@@ -86,7 +89,8 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, GGUFTensor]
             raise HeaderError("no GGUF magic number")
         version = fields.take("I")
         if version not in (2, 3):
-            raise HeaderError(f"GGUF version {version} (openweight reads 2 and 3)")
+            endian = " (a big-endian file: openweight reads little-endian ones)" if version >> 24 in (2, 3) else ""
+            raise HeaderError(f"GGUF version {version}{endian}; openweight reads 2 and 3")
         tensor_count, kv_count = fields.take("Q"), fields.take("Q")
         metadata = {}
         for _ in range(kv_count):
@@ -95,9 +99,14 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, GGUFTensor]
         infos = []
         for _ in range(tensor_count):
             name = fields.string()
-            shape = tuple(fields.take("Q") for _ in range(fields.take("I")))
+            dims = fields.take("I")
+            if not 1 <= dims <= _MAX_DIMS:
+                raise HeaderError(f"tensor '{name}' has {dims} dimensions")
+            shape = tuple(fields.take("Q") for _ in range(dims))
             infos.append((name, shape, fields.take("I"), fields.take("Q")))
         alignment = metadata.get("general.alignment", _DEFAULT_ALIGNMENT)
+        if type(alignment) is not int or alignment <= 0:
+            raise HeaderError(f"general.alignment is {alignment!r}, not a positive integer")
         data_start = -(-f.tell() // alignment) * alignment
     tensors = {}
     for name, shape, type_id, offset in infos:
@@ -106,11 +115,18 @@ def read_header(path: str | Path) -> tuple[dict[str, Any], dict[str, GGUFTensor]
         except ValueError:
             raise HeaderError(f"tensor '{name}' has unknown type {type_id}") from None
         block, block_bytes = GGML_QUANT_SIZES[kind]
+        if min(shape) < 1 or shape[0] % block:
+            raise HeaderError(f"tensor '{name}' has shape {list(shape)}, which {kind.name} blocks of {block} "
+                              "do not tile")
         rows = tuple(reversed(shape[1:]))
         if kind.name in _PLAIN:
             dtype, array_shape = np.dtype(_PLAIN[kind.name]), (*rows, shape[0])
         else:
             dtype, array_shape = np.dtype(np.uint8), (*rows, shape[0] // block * block_bytes)
-        n_bytes = int(np.prod(shape, dtype=np.int64)) // block * block_bytes
+        n_bytes = math.prod(shape) // block * block_bytes
+        if data_start + offset + n_bytes > fields.size:
+            raise HeaderError(f"tensor '{name}' lies past the end of the file")
+        if name in tensors:
+            raise HeaderError(f"tensor '{name}' is listed twice")
         tensors[name] = GGUFTensor(name, shape, kind, data_start + offset, n_bytes, dtype, array_shape)
     return metadata, tensors
