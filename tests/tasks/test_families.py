@@ -26,10 +26,22 @@ def test_held_out_split_is_disjoint_and_about_ten_percent(name):
     train = [family.sample(rng, split="train") for _ in range(300)]
     test = [family.sample(rng, split="test") for _ in range(100)]
     assert not any(p.held_out for p in train) and all(p.held_out for p in test)
-    assert not {p.data for p in train} & {p.data for p in test}
+    assert not {p.key for p in train} & {p.key for p in test}
     raw = [family.make(rng, rng.randint(1, family.max_difficulty)) for _ in range(2000)]
     rate = sum(p.held_out for p in raw) / len(raw)
     assert 0.05 < rate < 0.15
+
+
+@pytest.mark.parametrize("name, difficulty", [("add_sub", 1), ("multiplication", 1), ("sorting", 1), ("countdown", 1)])
+def test_a_restated_problem_stays_on_its_side_of_the_split(name, difficulty):
+    """'7 * 3' is held out exactly when '3 * 7' is, a list to sort whatever its order, Countdown's
+    numbers in any order: small spaces, where restatements are common, hold none on both sides."""
+    family, rng = FAMILIES[name], random.Random(2)
+    train = [family.sample(rng, difficulty, split="train") for _ in range(3000)]
+    test = [family.sample(rng, difficulty, split="test") for _ in range(300)]
+    train_keys = {p.key for p in train}
+    assert not any(p.key in train_keys for p in test)
+    assert len({p.data for p in train}) > len(train_keys)  # restatements were drawn: the keys merged them
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

@@ -7,7 +7,7 @@ import pytest
 
 from openweight import harmony
 from openweight.chat.harmony import SPECIAL_TOKENS
-from openweight.evaluate.tasks import report, wilson_interval
+from openweight.evaluate.tasks import distinct_problems, report, wilson_interval
 from openweight.tasks import FAMILIES
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
@@ -44,6 +44,15 @@ def test_a_right_reply_scores_and_a_wrong_one_does_not(tokenizer):
     assert not score_reply(problem, cut, tokenizer).well_formed
     garbage = tokenizer.encode_plain("just text")
     assert score_reply(problem, garbage, tokenizer) .correct is False
+
+
+def test_eval_problems_are_distinct_and_a_small_space_gives_what_it_has():
+    products = distinct_problems("multiplication", 500, seed=0, difficulty=1)  # 1-digit: ~4 held out
+    assert 0 < len(products) < 10 and len({p.key for p in products}) == len(products)
+    assert all(p.held_out for p in products)
+    mixed = distinct_problems("multiplication", 500, seed=0)
+    assert len(mixed) == 500 and len({p.key for p in mixed}) == 500
+    assert distinct_problems("multiplication", 500, seed=0) == mixed  # seeded
 
 
 def test_wilson_interval():

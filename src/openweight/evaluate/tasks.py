@@ -51,13 +51,27 @@ def task_prompt(problem, effort: str, tokenizer, with_tool: bool = False) -> lis
     return harmony.render_ids(prompt_messages(problem, effort, with_tool), tokenizer)[0]
 
 
+def distinct_problems(family: str, count: int, seed: int, difficulty: int | None = None) -> list:
+    """`count` different held-out problems (restatements count as one), or all there are: a small
+    space (1-digit products) runs out, and repeats would only weigh the same outcome twice."""
+    rng = random.Random(f"{seed}:{family}:{difficulty}")
+    items, keys = [], set()
+    for _ in range(50 * count):
+        problem = FAMILIES[family].sample(rng, difficulty, split="test")
+        if problem.key not in keys:
+            keys.add(problem.key)
+            items.append(problem)
+            if len(items) == count:
+                break
+    return items
+
+
 def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
                   batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False) -> Cell:
-    """Greedy replies to `problems` held-out problems of one family at one effort. With the tool
-    offered, a reply's calls to `calculate` are answered and the model goes on, within the same
-    budget of `max_new_tokens` for everything it writes."""
-    rng = random.Random(f"{seed}:{family}:{difficulty}")
-    items = [FAMILIES[family].sample(rng, difficulty, split="test") for _ in range(problems)]
+    """Greedy replies to `problems` distinct held-out problems (distinct_problems) of one family at one
+    effort. With the tool offered, a reply's calls to `calculate` are answered and the model goes on,
+    within the same budget of `max_new_tokens` for everything it writes."""
+    items = distinct_problems(family, problems, seed, difficulty)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
     for problem, reply in zip(items, replies_with_tools(lm, prompts, max_new_tokens, max_batch=batch_size)):

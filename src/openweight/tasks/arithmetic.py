@@ -24,7 +24,8 @@ class AddSub(Family):
         op = rng.choice("+-")
         result = a + b if op == "+" else a - b
         prompt = rng.choice(FORMS).format(a=a, op=op, b=b)
-        return Problem(self.name, prompt, str(result), (a, op, b), difficulty)
+        key = (min(a, b), op, max(a, b)) if op == "+" else (a, op, b)
+        return Problem(self.name, prompt, str(result), (a, op, b), difficulty, key)
 
     def check(self, problem: Problem, reply: str) -> bool:
         return last_integer(reply) == int(problem.answer)
@@ -40,7 +41,7 @@ class Multiplication(Family):
     def make(self, rng: random.Random, difficulty: int) -> Problem:
         a, b = max(number(rng, difficulty), 2), max(number(rng, difficulty), 2)
         prompt = rng.choice(self.FORMS).format(a=a, b=b)
-        return Problem(self.name, prompt, str(a * b), (a, b), difficulty)
+        return Problem(self.name, prompt, str(a * b), (a, b), difficulty, (min(a, b), max(a, b)))
 
     def check(self, problem: Problem, reply: str) -> bool:
         return last_integer(reply) == int(problem.answer)

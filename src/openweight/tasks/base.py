@@ -16,17 +16,20 @@ class Problem:
     family: str
     prompt: str
     answer: str  # the canonical answer, as the final channel should give it
-    data: tuple  # the problem itself (operands), independent of its wording
+    data: tuple  # the problem itself (operands, in the order stated), independent of its wording
     difficulty: int
+    key: tuple  # the problem up to restatement: `data` with the order that does not matter taken out
 
     @property
     def held_out(self) -> bool:
-        return is_held_out(self.family, self.data)
+        return is_held_out(self.family, self.key)
 
 
-def is_held_out(family: str, data: tuple) -> bool:
-    """About 10% of problems, chosen by a hash of the problem (not its wording), are kept for evaluation."""
-    digest = hashlib.sha256(f"{family}:{data!r}".encode()).digest()
+def is_held_out(family: str, key: tuple) -> bool:
+    """About 10% of problems, chosen by a hash of the problem's key, are kept for evaluation. Hashing
+    the key rather than the wording or the stated order keeps restatements on the same side:
+    '12 * 34' is held out exactly when '34 * 12' is, and a list to sort whatever its order."""
+    digest = hashlib.sha256(f"{family}:{key!r}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % 100 < HELD_OUT_PERCENT
 
 

@@ -76,7 +76,8 @@ class Countdown(Family):
         listed = ", ".join(map(str, numbers))
         prompt = (f"Use the numbers {listed} to make {target}. "
                   "Use + - * / and each number at most once.")
-        return Problem(self.name, prompt, expression, (tuple(numbers), target), difficulty)
+        return Problem(self.name, prompt, expression, (tuple(numbers), target), difficulty,
+                       (tuple(sorted(numbers)), target))
 
     def check(self, problem: Problem, reply: str) -> bool:
         numbers, target = problem.data

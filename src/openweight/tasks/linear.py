@@ -26,7 +26,7 @@ class Linear(Family):
         side = _term(a) + ("" if b == 0 else f" + {b}" if b > 0 else f" - {-b}")
         equation = f"{side} = {c}" if rng.random() < 0.8 else f"{c} = {side}"
         prompt = rng.choice(("Solve for x: {e}", "Find x if {e}.", "{e}. What is x?")).format(e=equation)
-        return Problem(self.name, prompt, f"x = {x}", (a, b, c), difficulty)
+        return Problem(self.name, prompt, f"x = {x}", (a, b, c), difficulty, (a, b, c))
 
     def check(self, problem: Problem, reply: str) -> bool:
         a, b, c = problem.data

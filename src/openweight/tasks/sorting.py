@@ -21,7 +21,8 @@ class Sorting(Family):
         prompt = rng.choice(("Sort these numbers in {o} order: {n}.", "Sort in {o} order: {n}",
                              "Put {n} in {o} order.")).format(o=order, n=listed)
         answer = sorted(numbers, reverse=order == "descending")
-        return Problem(self.name, prompt, ", ".join(map(str, answer)), (tuple(numbers), order), difficulty)
+        return Problem(self.name, prompt, ", ".join(map(str, answer)), (tuple(numbers), order), difficulty,
+                       (tuple(sorted(numbers)), order))
 
     def check(self, problem: Problem, reply: str) -> bool:
         return integers(reply) == integers(problem.answer)
