@@ -39,7 +39,7 @@ GRPO = dict(
 )
 
 # Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.
-EXPORT = "models/openweight-mini"
+EXPORT = "src/openweight/builtin/openweight-mini"
 # Which stage's model is shipped. GRPO as configured above lowered held-out accuracy (linear high
 # 43.8% -> 35.4%; README, "openweight-mini"), so the SFT model is the one shipped.
 EXPORT_FROM = "sft"

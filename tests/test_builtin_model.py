@@ -3,6 +3,9 @@
 import json
 import subprocess
 import sys
+import tomllib
+from fnmatch import fnmatch
+from pathlib import Path
 
 import torch
 
@@ -22,6 +25,17 @@ def test_it_is_the_default_and_gpt_oss_in_miniature():
     assert sum(f.stat().st_size for f in folder.iterdir()) <= 16 * 2**20
     assert json.loads((folder / "config.json").read_text())["dtype"] == "bfloat16"
     assert lm.model.dtype == torch.float32  # loaded for the CPU's fastest exact path
+
+
+def test_an_installed_package_carries_it():
+    """The weights lie inside the package and its package data takes every file, so a wheel (not
+    only an editable install) loads the default model."""
+    package = Path(openweight.__file__).parent
+    folder = BUILT_IN["openweight-mini"]
+    globs = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for f in folder.iterdir():
+        relative = f.relative_to(package).as_posix()  # raises if the model lies outside the package
+        assert any(fnmatch(relative, g) for g in globs["openweight"]), relative
 
 
 def test_the_calculate_tool_carries_big_products():

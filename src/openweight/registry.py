@@ -26,8 +26,9 @@ KNOWN_MODELS = {
 }
 
 
-# Models trained by this project's recipes and committed with it (models/ at the repository root).
-BUILT_IN = {"openweight-mini": Path(__file__).resolve().parents[2] / "models" / "openweight-mini"}
+# Models trained by this project's recipes and shipped inside the package (openweight/builtin/), so
+# that an installed wheel has them too.
+BUILT_IN = {"openweight-mini": Path(__file__).resolve().parent / "builtin" / "openweight-mini"}
 DEFAULT_MODEL = "openweight-mini"
 
 
