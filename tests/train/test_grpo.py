@@ -1,5 +1,6 @@
 """GRPO and its variants: advantages, the clipped loss, and a run whose reward must climb."""
 
+import math
 import random
 
 import pytest
@@ -8,6 +9,7 @@ import torch
 from openweight.config import ModelConfig
 from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
+from openweight.train import grpo as grpo_module
 from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, policy_gradient,
                                    policy_loss, train_grpo)
 from openweight.train.init import init_weights
@@ -34,6 +36,48 @@ def test_loss_pushes_up_good_replies_and_clips(variant):
     far = torch.full((2, 3), 1.0)  # ratio e > 1 + clip: clipped
     _, stats = policy_loss(far, torch.zeros(2, 3), mask, torch.tensor([1.0, -1.0]), config)
     assert stats["clip_fraction"] == 1.0
+
+
+def test_asymmetric_clip_lets_a_good_token_grow_past_the_symmetric_bound():
+    """A ratio of 1.25 lies between 1 + clip_low (1.2) and DAPO's 1 + clip_high (1.28): the symmetric
+    clip has flattened the objective there, the asymmetric one still pushes the token up."""
+    ratio = 1.25
+    old, mask = torch.zeros(1, 2), torch.ones(1, 2, dtype=torch.bool)
+    outcome = {}
+    for clip_high in (0.2, 0.28):
+        config = GRPOConfig(steps=1, variant="dapo", clip_low=0.2, clip_high=clip_high)
+        logp = torch.full((1, 2), math.log(ratio), requires_grad=True)
+        loss, stats = policy_loss(logp, old, mask, torch.tensor([1.0]), config)
+        loss.backward()
+        outcome[clip_high] = loss.item(), logp.grad, stats["clip_fraction"]
+    loss, grad, clipped = outcome[0.2]
+    assert loss == pytest.approx(-(1 + 0.2)) and torch.equal(grad, torch.zeros(1, 2)) and clipped == 1.0
+    loss, grad, clipped = outcome[0.28]
+    # d(-ratio * A)/d(logp) = -ratio * A, each of the 2 tokens weighted 1/2 by the token mean
+    assert loss == pytest.approx(-ratio) and clipped == 0.0
+    torch.testing.assert_close(grad, torch.full((1, 2), -ratio / 2))
+
+
+@pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])
+def test_each_variant_weights_the_tokens_of_short_and_long_replies_as_documented(variant):
+    """Two replies (1 and 3 tokens), both advantage 1, at ratio 1: a token's gradient is minus its
+    weight in the loss. grpo: 1 / (replies x its reply's length), so the short reply's token counts 3x;
+    dr_grpo: 1 / (replies x max_new_tokens) for every token; dapo: 1 / (all tokens) for every token."""
+    mask = torch.tensor([[True, False, False], [True, True, True]])
+    length, replies, tokens = mask.sum(1, keepdim=True).float(), 2, int(mask.sum())
+    weights = {}
+    for max_new_tokens in (8, 16):
+        config = GRPOConfig(steps=1, variant=variant, max_new_tokens=max_new_tokens)
+        logp = torch.zeros(2, 3, requires_grad=True)
+        policy_loss(logp, torch.zeros(2, 3), mask, torch.ones(2), config)[0].backward()
+        assert torch.equal(logp.grad[~mask], torch.zeros(2))  # padding takes no part
+        weights[max_new_tokens] = -logp.grad
+        expected = {"grpo": 1 / (replies * length), "dr_grpo": torch.full((2, 1), 1 / (replies * max_new_tokens)),
+                    "dapo": torch.full((2, 1), 1 / tokens)}[variant].expand(2, 3) * mask
+        torch.testing.assert_close(-logp.grad, expected)
+    short, long = weights[8][0, 0], weights[8][1, 0]
+    assert float(short) == pytest.approx(float(long) * (3 if variant == "grpo" else 1))
+    assert torch.allclose(weights[8], 2 * weights[16]) == (variant == "dr_grpo")  # only dr_grpo's divisor is M
 
 
 def test_k3_kl_is_zero_at_the_reference_and_positive_away():
@@ -157,3 +201,39 @@ def greedy_replies(model, prompts: list[list[int]]) -> list[list[int]]:
             if token is not None:
                 reply.append(token)
     return replies
+
+
+@pytest.mark.parametrize("variant", ["dapo", "grpo"])
+def test_dapo_drops_the_groups_whose_replies_all_score_the_same(tmp_path, monkeypatch, variant, one_thread):
+    """Prompts that begin with an even token score 1 whatever the reply: DAPO trains on the other
+    groups only (groups_used, and the rollouts the policy gradient sees); GRPO keeps every group."""
+    model, _, share = tiny_policy()
+    prompts = [[2, 7, 9], [3, 7, 9], [4, 7, 9], [5, 7, 9]]
+    scores = []  # (prompt, reward) of every reply, in the order the groups are scored
+
+    def reward(item, reply):
+        r = 1.0 if item[0] % 2 == 0 else share(item, reply)[0]
+        scores.append((tuple(item), r))
+        return r, r > 0.5
+
+    trained = []  # the prompts of the rollouts each policy-gradient pass takes
+    real = grpo_module.policy_gradient
+
+    def spy(model, rollouts, *args, **kwargs):
+        trained.append({tuple(r.prompt) for r in rollouts})
+        return real(model, rollouts, *args, **kwargs)
+
+    monkeypatch.setattr(grpo_module, "policy_gradient", spy)
+    config = GRPOConfig(steps=2, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant=variant,
+                        clip_high=0.28 if variant == "dapo" else 0.2, checkpoint_every=100, plot=False)
+    history = train_grpo(model, lambda step, n: (prompts[:n], prompts[:n]), reward, config, tmp_path, stop_ids=set())
+    per_step = 4 * 8
+    for step, record in enumerate(history):
+        rewards = {}
+        for prompt, r in scores[step * per_step:(step + 1) * per_step]:
+            rewards.setdefault(prompt, []).append(r)
+        varied = {p for p, rs in rewards.items() if max(rs) > min(rs)}
+        assert 1 <= len(varied) <= 2  # the two even prompts' groups are always all alike
+        kept = varied if variant == "dapo" else set(rewards)
+        assert record["groups_used"] == len(kept)
+        assert trained[step] == kept
