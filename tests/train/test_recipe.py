@@ -14,6 +14,7 @@ MODEL = dict(model_type="gpt_oss", hidden_size=32, intermediate_size=32, num_hid
 SFT = dict(examples=48, max_tokens=400, mixture={{"add_sub": 1.0, "countdown": 1.0}}, tool_fraction=0.2,
            train=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, checkpoint_every=2, plot=False))
 GRPO = dict(mixture={{"add_sub": 1.0}}, difficulty={{"add_sub": [2, 3]}}, efforts=["low"],
+            branch_from_error=True, step_credit=True,
             train=dict(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12, checkpoint_every=1,
                        plot=False))
 EXPORT = "{export}"

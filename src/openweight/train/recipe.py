@@ -90,33 +90,49 @@ def run_grpo(recipe: dict, out: Path) -> Path:
     from ..tasks import FAMILIES
     from ..tasks.reward import score_reply, task_reward
     from ..tasks.step_check import check_steps
+    from .branching import branch_at_first_errors
     from .grpo import GRPOConfig, train_grpo
 
     spec = recipe["GRPO"]
     lm = load(out / "sft" / "model")
     names = list(spec["mixture"])
+    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
+    config = GRPOConfig(**spec["train"], seed=recipe["SEED"])
 
-    def prompts(step: int, n: int):
+    def problems(step: int, n: int):
+        """n training problems, each (problem, effort, prefix of the reply: none yet), and their prompts."""
         rng = random.Random(f"{recipe['SEED']}:grpo:{step}")
         items = []
         for _ in range(n):
             family = FAMILIES[rng.choices(names, [spec["mixture"][k] for k in names])[0]]
             levels = spec.get("difficulty", {}).get(family.name)  # None: any difficulty
             level = rng.choice(levels) if levels else None
-            items.append((family.sample(rng, level, split="train"), rng.choice(spec["efforts"])))
-        return items, [task_prompt(problem, effort, lm.tokenizer) for problem, effort in items]
+            items.append((family.sample(rng, level, split="train"), rng.choice(spec["efforts"]), []))
+        return items, [task_prompt(problem, effort, lm.tokenizer) for problem, effort, _ in items]
+
+    def branched(step: int, n: int):
+        """n groups, as many as can be starting at the current model's first wrong step (train.branching)
+        on twice n problems."""
+        items, ids = problems(step, 2 * n)
+        pairs, prompts = branch_at_first_errors(
+            lm.model, items, ids, n, config.max_new_tokens, stops, first_error=first_error,
+            correct=lambda item, reply: score_reply(item[0], reply, lm.tokenizer).correct)
+        return [(problem, effort, prefix) for (problem, effort, _), prefix in pairs], prompts
 
     def reward(item, reply):
-        score = score_reply(item[0], reply, lm.tokenizer)
+        problem, _, prefix = item
+        score = score_reply(problem, prefix + reply, lm.tokenizer)
         return task_reward(score, spec.get("format_weight", 0.1)), score.correct
 
     def first_error(item, reply: list[int]) -> int | None:
-        """The reply token that starts the line of its first wrong arithmetic step (tasks.step_check)."""
-        pieces = [lm.tokenizer.decode([token]) for token in reply]
+        """The reply token that starts the line of its first wrong arithmetic step (tasks.step_check);
+        with a prefix (item[2]), counted in the part after it."""
+        prefix = item[2] if item else []
+        pieces = [lm.tokenizer.decode([token]) for token in prefix + reply]
         wrong = check_steps("".join(pieces)).first_wrong
         if wrong is None:
             return None
-        return next(i for i, end in enumerate(accumulate(map(len, pieces))) if end > wrong)
+        return max(0, next(i for i, end in enumerate(accumulate(map(len, pieces))) if end > wrong) - len(prefix))
 
     def heldout(model) -> float:
         """Greedy accuracy on held-out problems of the trained families and efforts: seed 1, so not
@@ -125,9 +141,7 @@ def run_grpo(recipe: dict, out: Path) -> Path:
                  for family in names for effort in spec["efforts"]]
         return sum(c.correct for c in cells) / sum(c.problems for c in cells)
 
-    stops = {lm.tokenizer.token_id("<|return|>"), lm.tokenizer.token_id("<|call|>")}
-    config = GRPOConfig(**spec["train"], seed=recipe["SEED"])
-    train_grpo(lm.model, prompts, reward, config, out / "grpo", stops,
+    train_grpo(lm.model, branched if spec.get("branch_from_error") else problems, reward, config, out / "grpo", stops,
                pad_id=lm.config.pad_token_id or 0, heldout=heldout,
                first_error=first_error if spec.get("step_credit") else None)
     LM(lm.model, lm.tokenizer).save(out / "grpo" / "model")
