@@ -15,3 +15,7 @@ class CheckpointError(OpenweightError, ValueError):
 
 class GenerationError(OpenweightError, ValueError):
     """A prompt or sampling setting that generation cannot honour."""
+
+
+class RecipeError(OpenweightError, ValueError):
+    """A training recipe or setting that cannot run: caught before any work starts."""

@@ -25,6 +25,7 @@ import torch
 
 from ..engine.continuous import generate_all
 from ..engine.sampling import SamplingParams
+from . import settings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optim import build_optimizers
 from .plot import plot_metrics
@@ -52,6 +53,17 @@ class GRPOConfig:
     checkpoint_every: int = 10
     eval_every: int = 0  # > 0: held-out accuracy before training and every this many steps
     plot: bool = True
+
+    def __post_init__(self):
+        settings.positive_ints(self, "steps", "prompts_per_step", "max_new_tokens", "updates", "micro_batch",
+                               "checkpoint_every")
+        settings.require(settings.is_int(self.group_size) and self.group_size >= 2, "group_size",
+                         "an integer >= 2 (advantages compare the replies of a group)", self.group_size)
+        settings.counts(self, "eval_every", "seed")
+        settings.positive_numbers(self, "temperature", "clip", "clip_low", "clip_high")
+        settings.non_negative_numbers(self, "lr", "kl_coef", "weight_decay")
+        settings.one_of(self, "variant", ("grpo", "dr_grpo", "dapo"))
+        settings.one_of(self, "optimizer", ("adamw", "muon"))
 
 
 @dataclass

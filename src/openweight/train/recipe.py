@@ -13,15 +13,90 @@ import torch
 
 from ..chat import harmony
 from ..config import ModelConfig
+from ..errors import ConfigError, RecipeError
 from ..model import Transformer
 from ..tokenizer import Tokenizer
+from . import settings
 from .data import Example
 from .init import init_weights
 from .trainer import TrainConfig, train
 
 
 def load_recipe(path: str | Path) -> dict:
-    return runpy.run_path(str(path))
+    """The recipe file's names, checked (check_recipe): a mistake is reported before any work starts."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file")
+    try:
+        recipe = runpy.run_path(str(path))
+    except SyntaxError as e:
+        raise RecipeError(f"{path}, line {e.lineno}: {e.msg}") from None
+    try:
+        check_recipe(recipe)
+    except (RecipeError, ConfigError) as e:
+        raise RecipeError(f"{path}: {e}") from None
+    return recipe
+
+
+SECTIONS = {  # name -> (keys it must have, keys it may have)
+    "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
+    "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"}, set()),
+    "GRPO": ({"mixture", "efforts", "train"},
+             {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
+}
+
+
+def check_recipe(recipe: dict) -> None:
+    """Every section and setting a recipe gives, as the stages will read them; raises RecipeError."""
+    from ..tasks import FAMILIES
+    from ..tasks.traces import EFFORTS
+    from .grpo import GRPOConfig
+
+    for name in ("SEED", "TOKENIZER", "MODEL", "SFT"):
+        if name not in recipe:
+            raise RecipeError(f"{name} is missing")
+    settings.require(settings.is_int(recipe["SEED"]) and recipe["SEED"] >= 0, "SEED", "an integer >= 0", recipe["SEED"])
+    for name, (required, optional) in SECTIONS.items():
+        section = recipe.get(name)
+        if section is None and name == "GRPO":
+            continue
+        if not isinstance(section, dict):
+            raise RecipeError(f"{name} must be a dict, got {type(section).__name__}")
+        if missing := sorted(required - set(section)):
+            raise RecipeError(f"{name}: {missing[0]!r} is missing")
+        if unknown := sorted(set(section) - required - optional):
+            raise RecipeError(f"{name}: unknown key {unknown[0]!r} (known: {', '.join(sorted(required | optional))})")
+        if name != "TOKENIZER":
+            _check_mixture(section["mixture"], f"{name}.mixture", FAMILIES)
+            if "seed" in section["train"]:
+                raise RecipeError(f"{name}.train: 'seed' is the recipe's SEED")
+    for key in ("vocab_size", "sample_conversations"):
+        value = recipe["TOKENIZER"][key]
+        settings.require(settings.is_int(value) and value >= 1, f"TOKENIZER.{key}", "a positive integer", value)
+    ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": recipe["TOKENIZER"]["vocab_size"]})
+    settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
+    if "GRPO" in recipe:
+        grpo = recipe["GRPO"]
+        efforts = grpo["efforts"]
+        settings.require(isinstance(efforts, (list, tuple)) and efforts and set(efforts) <= set(EFFORTS),
+                         "GRPO.efforts", f"a list of {', '.join(EFFORTS)}", efforts)
+        for family, levels in grpo.get("difficulty", {}).items():
+            top = FAMILIES[family].max_difficulty if family in FAMILIES else 0
+            settings.require(family in grpo["mixture"] and isinstance(levels, (list, tuple)) and levels
+                             and all(settings.is_int(d) and 1 <= d <= top for d in levels),
+                             f"GRPO.difficulty[{family!r}]", f"a list of levels 1..{top} of a family in GRPO.mixture",
+                             levels)
+        settings.build(GRPOConfig, grpo["train"], "GRPO.train")
+    if "EXPORT_FROM" in recipe:
+        settings.require(recipe["EXPORT_FROM"] in ("sft", "grpo"), "EXPORT_FROM", "'sft' or 'grpo'",
+                         recipe["EXPORT_FROM"])
+
+
+def _check_mixture(mixture, where: str, families: dict) -> None:
+    settings.require(isinstance(mixture, dict) and mixture, where, "a dict of family -> weight", mixture)
+    for family, weight in mixture.items():
+        settings.require(family in families, where, f"families among {', '.join(families)}", family)
+        settings.require(settings.is_number(weight) and weight > 0, f"{where}[{family!r}]", "a number > 0", weight)
 
 
 def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:

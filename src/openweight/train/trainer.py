@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from . import settings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batches, Example
 from .optim import build_optimizers
@@ -46,6 +47,20 @@ class TrainConfig:
     autocast: str | None = None  # "bfloat16": matmuls in bf16, weights and optimizer state in fp32
     progress: bool = True
     plot: bool = True  # curves.png beside metrics.jsonl at the end
+
+    def __post_init__(self):
+        settings.positive_ints(self, "steps", "batch_size", "accumulation", "checkpoint_every")
+        settings.counts(self, "warmup", "length_window", "seed")
+        settings.positive_numbers(self, "clip")
+        settings.non_negative_numbers(self, "lr", "weight_decay")
+        settings.require(settings.is_number(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1,
+                         "min_lr_ratio", "a number from 0 to 1", self.min_lr_ratio)
+        settings.one_of(self, "schedule", ("cosine", "wsd"))
+        settings.one_of(self, "optimizer", ("adamw", "muon"))
+        settings.one_of(self, "distributed", ("ddp", "fsdp"))
+        settings.one_of(self, "autocast", (None, "bfloat16", "float16"))
+        if self.qk_clip is not None:
+            settings.positive_numbers(self, "qk_clip")
 
 
 def _autocast(dtype: str | None, device: torch.device):
