@@ -88,6 +88,20 @@ def test_two_processes_reproduce_one(tmp_path, mode):
     assert max(abs(a - b) for a, b in zip(one, two)) < DISTRIBUTED_LOSS_TOL
 
 
+def test_muon_on_sharded_weights_orthogonalises_whole_matrices(tmp_path):
+    """Under FSDP2 each rank holds half of every matrix; Muon must orthogonalise the whole one (DTensor's
+    matmuls gather what they need), not each half. torch's Newton-Schulz runs in bfloat16 and is itself
+    ~1.8% from the exact result on these matrices, so two paths that round differently can differ by
+    twice that; the halves' update is ~30% away."""
+    out = subprocess.run([*TORCHRUN, "--master_port", "29602", str(Path(__file__).parent / "muon_sharded.py")],
+                         capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["hidden"] > 0
+    assert result["to_whole"] < 0.05 < 0.2 < result["to_halves"]
+    assert result["others_to_whole"] < 1e-6  # AdamW's weights: elementwise, the same
+
+
 def test_qk_clip_bounds_the_attention_logits():
     from openweight.model.attention import Attention
     from openweight.train.init import init_weights
