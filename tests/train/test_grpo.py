@@ -1,5 +1,6 @@
 """GRPO and its variants: advantages, the clipped loss, and a run whose reward must climb."""
 
+import json
 import math
 import random
 
@@ -237,3 +238,23 @@ def test_dapo_drops_the_groups_whose_replies_all_score_the_same(tmp_path, monkey
         kept = varied if variant == "dapo" else set(rewards)
         assert record["groups_used"] == len(kept)
         assert trained[step] == kept
+
+
+def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, one_thread):
+    """Stopped after 2 of 4 steps and run again in a new process (a fresh copy of the starting model):
+    the same weights and metrics as 4 steps in one go. Rollouts are seeded by step, and the KL
+    reference is the starting model, not the checkpoint."""
+    settings = dict(steps=4, prompts_per_step=4, group_size=4, max_new_tokens=6, lr=3e-2, kl_coef=0.5,
+                    variant="dapo", clip_high=0.28, updates=2, checkpoint_every=1, plot=False)
+    straight, prompts, reward = tiny_policy()
+    expected = train_grpo(straight, prompts, reward, GRPOConfig(**settings), tmp_path / "straight", stop_ids=set())
+    first, _, _ = tiny_policy()
+    train_grpo(first, prompts, reward, GRPOConfig(**{**settings, "steps": 2}), tmp_path / "resumed", stop_ids=set())
+    resumed, _, _ = tiny_policy()
+    later = train_grpo(resumed, prompts, reward, GRPOConfig(**settings), tmp_path / "resumed", stop_ids=set())
+    assert [r["step"] for r in later] == [3, 4]
+    assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), resumed.parameters()))
+    drop_time = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    lines = lambda folder: [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert drop_time(lines(tmp_path / "resumed")) == drop_time(lines(tmp_path / "straight")) == drop_time(expected)
+    assert any(r["kl"] > 0 for r in expected)
