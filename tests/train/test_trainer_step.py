@@ -186,3 +186,11 @@ def test_a_checkpoint_write_that_fails_midway_leaves_the_previous_one(tmp_path, 
     # A rerun resumes after the step the surviving checkpoint holds.
     history = train(tiny_model(), examples, config(steps=3, batch_size=4, checkpoint_every=1), tmp_path)
     assert [r["step"] for r in history] == [2, 3]
+
+
+def test_the_progress_bar_shows_step_loss_speed_and_time_left(tmp_path, capsys):
+    model = tiny_model()
+    records = train(model, counting([10] * 8), config(steps=3, batch_size=4, progress=True), tmp_path)
+    shown = capsys.readouterr().out
+    assert "step 3/3" in shown and f"loss {records[-1]['loss']:.4f}" in shown and "tok/s" in shown
+    assert "0:00:00" in shown  # the time left, at the end
