@@ -32,6 +32,16 @@ FAMILIES = {
 }
 
 
+@pytest.fixture(autouse=True, scope="session")
+def compiled_step_cache(tmp_path_factory):
+    """Ahead-of-time compiled decode steps (engine.aot) go to a folder of this test run, not ~/.cache;
+    processes the tests start inherit it."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("OPENWEIGHT_CACHE", str(tmp_path_factory.mktemp("openweight-cache")))
+    yield
+    patch.undo()
+
+
 def hf_model(family: str, seed: int = 0, **overrides):
     """A random-weight `transformers` model of the family, every parameter non-trivial."""
     spec = {**FAMILIES[family], **overrides}

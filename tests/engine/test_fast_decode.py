@@ -1,10 +1,16 @@
 """The fast decode path: fused projections compute what the separate ones did, and decoding through
 torch.compile (static cache) gives the eager path's tokens."""
 
+import json
+import subprocess
+import sys
+import zipfile
+
 import pytest
 import torch
 
 import openweight
+from openweight.engine.aot import aot_step, cache_dir, package_key
 from openweight.engine.compiled import compiled_layers
 from openweight.engine.generate import generate_ids
 from openweight.engine.kv_cache import KVCache
@@ -36,6 +42,59 @@ def test_compiled_decoding_gives_the_eager_tokens(hf_checkpoint):
     assert compiled == eager
     again = list(generate_ids(lm.model, [[4, 4, 8]], 10, compile=True))  # another shape: compiles again
     assert again == list(generate_ids(lm.model, [[4, 4, 8]], 10))
+
+
+@pytest.mark.parametrize("family", ["llama"])
+def test_a_later_process_decodes_from_the_package_without_the_compiler(hf_checkpoint):
+    """The first compiled generation of a shape builds its ahead-of-time package (engine.aot); another
+    process loads it with PyTorch's C++ loader: the eager tokens, and no Dynamo or Inductor imported."""
+    _, folder = hf_checkpoint
+    lm = openweight.load(folder, compile=True)
+    prompt = [[5, 9, 13, 2, 7]]
+    eager = [step[0] for step in generate_ids(lm.model, prompt, 12)]
+    list(generate_ids(lm.model, prompt, 12, compile=True))  # builds the package
+    code = (f"import json, sys, openweight\n"
+            f"from openweight.engine.generate import generate_ids\n"
+            f"lm = openweight.load({str(folder)!r}, compile=True)\n"
+            f"tokens = [step[0] for step in generate_ids(lm.model, {prompt}, 12, compile=True)]\n"
+            f"print(json.dumps([tokens, [m for m in ('torch._dynamo', 'torch._inductor') if m in sys.modules]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    tokens, compiler_modules = json.loads(out.stdout.strip().splitlines()[-1])
+    assert tokens == eager and compiler_modules == []
+
+
+@pytest.mark.parametrize("family", ["llama"])
+def test_the_package_holds_no_weights_and_runs_on_the_models_own(hf_checkpoint):
+    """Weights stay out of the package; the step reads the model's tensors themselves, so a change made
+    to them in place shows in its next logits."""
+    _, folder = hf_checkpoint
+    model = openweight.load(folder).model
+    step = aot_step(model, 1, 256, 512)
+    with zipfile.ZipFile(cache_dir() / f"{package_key(model, 1, 256, 512)}.pt2") as package:
+        names = package.namelist()
+        config = json.loads(package.read(next(n for n in names if n.endswith("weights_config.json"))))
+    own = {f"model.{name}" for name in model.state_dict()}
+    assert own & set(config)  # the step uses the model's tensors...
+    assert not [fqn for fqn, (file, *_) in config.items() if fqn in own and any(n.endswith(f"/{file}") for n in names)]
+
+    def last_logits(decode):
+        with torch.inference_mode():
+            cache = KVCache(model.config, 1, 256, 512, model.dtype, static=True)
+            model(torch.tensor([[5, 9, 13]]), None, cache)
+            pos = torch.tensor([[3]])
+            if decode is None:
+                return model(torch.tensor([[7]]), pos, cache)
+            cache.advance(pos)
+            return decode(torch.tensor([[7]]), pos, cache)
+
+    before = last_logits(step)
+    torch.testing.assert_close(before, last_logits(None), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        model.model.norm.weight.mul_(-2.0)  # the final norm: every logit changes
+    after = last_logits(step)
+    assert not torch.allclose(after, before, atol=1e-3)
+    torch.testing.assert_close(after, last_logits(None), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("family", ["gpt_oss"])

@@ -23,6 +23,33 @@ SMALLEST_CACHE = 256
 OPTIONS = {"cpp_wrapper": True}
 
 
+def decode_step(model, batch: int, slots: int, chunk: int):
+    """A generation's compiled decode step for a static KVCache(batch, slots, chunk): (tokens [batch, 1],
+    positions [batch, 1], cache) -> logits. Ahead of time (engine.aot: no compiler in the process once
+    the package exists) where the step is one graph; torch.compile where a mixture of experts sends
+    more (token, expert) pairs than there are experts, which the grouped loop runs between graphs."""
+    config = model.config
+    if not config.is_moe or batch * config.num_experts_per_tok <= config.num_local_experts:
+        from .aot import aot_step
+
+        return aot_step(model, batch, slots, chunk)
+    return _TracedStep(compiled_layers(model))
+
+
+class _TracedStep:
+    """torch.compile'd layers for one generation: its first call checks Dynamo's guards (and compiles a
+    new shape); later calls keep the model, cache and shapes the guards saw, so checking all ~2,600
+    of them again (~0.9 ms a step for SmolLM2) would only tell the compiled graphs apart."""
+
+    def __init__(self, layers):
+        self.layers, self.calls = layers, 0
+
+    def __call__(self, tokens, positions, cache):
+        with torch.compiler.set_stance("default", skip_guard_eval_unsafe=self.calls > 0):
+            self.calls += 1
+            return self.layers(tokens, positions, cache)
+
+
 def compiled_layers(model):
     """model.run_layers compiled: in one graph for dense models (a graph break would be a silent slow
     path); a mixture of experts breaks the graph only where a batch sends more (token, expert) pairs

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from ..errors import GenerationError
-from .compiled import cache_slots, compiled_layers
+from .compiled import cache_slots, decode_step
 from .kv_cache import KVCache
 from .sampling import SamplingParams, sample
 
@@ -63,7 +63,7 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     needed = longest + max_new_tokens
     slots = cache_slots(needed, config.max_position_embeddings) if compile else needed
     cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=compile)
-    layers = compiled_layers(model) if compile else None
+    decode = decode_step(model, batch, slots, prefill_chunk) if compile else None
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]
@@ -85,11 +85,7 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
         seen.scatter_(1, tokens[:, None], True)
         if compile:
             cache.advance(next_pos)
-            # The first step checks Dynamo's guards (and compiles a new shape); later steps of this
-            # generation keep the model, cache and shapes the guards saw, so checking all ~2,600 of
-            # them again (~0.9 ms a step for SmolLM2) only tells the compiled graphs apart.
-            with torch.compiler.set_stance("default", skip_guard_eval_unsafe=step > 0):
-                logits = layers(tokens[:, None], next_pos, cache)
+            logits = decode(tokens[:, None], next_pos, cache)
         else:
             logits = model(tokens[:, None], next_pos, cache)
         next_pos = next_pos + 1
