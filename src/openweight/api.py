@@ -227,7 +227,7 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
     """Load a Hugging Face folder, a GGUF file, or a short name: 'openweight-mini' (the default, built in)
     or 'smollm2-135m'. quantize='int8' or 'int4' makes the linear layers and experts weight-only
     quantized (openweight.quant); the rest stays in `dtype`. compile=True decodes through
-    torch.compile (engine.compiled). Either one fuses the q/k/v and gate/up projections (model.fuse),
+    compiled steps (engine.compiled). Either one fuses the q/k/v and gate/up projections (model.fuse),
     so such a model runs but cannot be saved."""
     if quantize is not None and quantize not in QUANT_MODES:
         raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")

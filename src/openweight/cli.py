@@ -22,7 +22,7 @@ def _add_model_args(p: argparse.ArgumentParser, compile_option: bool = True) -> 
     p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
     if compile_option:
         p.add_argument("--compile", action="store_true",
-                       help="decode through torch.compile (the first generation of a shape compiles)")
+                       help="decode through compiled steps (the first generation of a shape compiles; kept on disk)")
 
 
 def parameter_counts(config) -> tuple[int, int]:

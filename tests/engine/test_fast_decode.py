@@ -1,5 +1,6 @@
 """The fast decode path: fused projections compute what the separate ones did, and decoding through
-torch.compile (static cache) gives the eager path's tokens."""
+compiled steps (static cache: ahead of time, or torch.compile for large MoE batches) gives the eager
+path's tokens."""
 
 import json
 import subprocess
@@ -11,7 +12,7 @@ import torch
 
 import openweight
 from openweight.engine.aot import aot_step, cache_dir, package_key
-from openweight.engine.compiled import compiled_layers
+from openweight.engine.compiled import decode_step
 from openweight.engine.generate import generate_ids
 from openweight.engine.kv_cache import KVCache
 from openweight.errors import GenerationError
@@ -100,8 +101,8 @@ def test_the_package_holds_no_weights_and_runs_on_the_models_own(hf_checkpoint):
 @pytest.mark.parametrize("family", ["gpt_oss"])
 def test_compiled_quantized_experts_compute_the_eager_logits(hf_checkpoint):
     """int4 experts (4-bit gate/up, float down: too narrow for groups) picked by tensor index in the
-    compiled graph. Logits, not greedy tokens: the int4 kernel's outputs are bfloat16, where this tiny
-    random model has exact ties that either path may break its own way."""
+    step compiled ahead of time. Logits, not greedy tokens: the int4 kernel's outputs are bfloat16,
+    where this tiny random model has exact ties that either path may break its own way."""
     _, folder = hf_checkpoint
     model = openweight.load(folder, quantize="int4", compile=True).model
     tokens = [4, 4, 8, 30, 2, 61, 17, 5, 9, 12, 40]
@@ -115,7 +116,7 @@ def test_compiled_quantized_experts_compute_the_eager_logits(hf_checkpoint):
                 pos = torch.tensor([[3 + i]])
                 if compiled:
                     cache.advance(pos)
-                    steps.append(compiled_layers(model)(torch.tensor([[token]]), pos, cache))
+                    steps.append(decode_step(model, 1, 256, 512)(torch.tensor([[token]]), pos, cache))
                 else:
                     steps.append(model(torch.tensor([[token]]), pos, cache))
             logits[compiled] = torch.cat(steps, 1)  # [1, steps, vocab]

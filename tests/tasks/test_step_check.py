@@ -1,6 +1,6 @@
 """The arithmetic checker that finds a trace's first wrong step."""
 
-from openweight.tasks.step_check import StepCheck, check_steps
+from openweight.tasks.step_check import StepCheck, check_steps, first_wrong_token
 
 
 def test_the_first_false_equality_is_found_and_algebra_is_left_alone():
@@ -24,3 +24,12 @@ def test_whatever_a_model_writes_is_checked_or_skipped_never_raised():
     assert check_steps(f"{big}=2.5\n").first_wrong == 0  # too large for a float: not equal
     long_line = "+".join(["12"] * 2000) + " is the sum, so x = 5"
     assert check_steps(long_line) == StepCheck(0, None)
+
+
+def test_the_first_wrong_token_is_found_and_counted_after_a_prefix():
+    pieces = ["Check: ", "7*8", "=56", "\n", "58", "=7", "*9+", "4", "; 09"]  # the line "58=7*9+4" is wrong
+    assert first_wrong_token(pieces) == 4
+    assert first_wrong_token(pieces, start=4) == 0  # a group that starts right before that line
+    assert first_wrong_token(pieces, start=2) == 2
+    assert first_wrong_token(pieces, start=6) == 0  # the line began inside the prefix
+    assert first_wrong_token(["7*8", "=56", "\n"]) is None

@@ -7,7 +7,7 @@ from openweight.engine.continuous import generate_all
 from openweight.evaluate.tasks import task_prompt
 from openweight.tasks import FAMILIES
 from openweight.tasks.reward import score_reply
-from openweight.tasks.step_check import check_steps
+from openweight.tasks.step_check import check_steps, first_wrong_token
 from openweight.train.branching import branch_at_first_errors
 
 
@@ -21,10 +21,7 @@ def test_groups_start_right_before_the_step_the_greedy_reply_got_wrong():
     text = lambda ids: "".join(tokenizer.decode([t]) for t in ids)  # as step_check reads replies
 
     def first_error(problem, reply):
-        wrong = check_steps(text(reply)).first_wrong
-        if wrong is None:
-            return None
-        return next(i for i in range(len(reply)) if len(text(reply[:i + 1])) > wrong)
+        return first_wrong_token([tokenizer.decode([t]) for t in reply])
 
     def correct(problem, reply):
         return score_reply(problem, reply, tokenizer).correct

@@ -40,11 +40,16 @@ def test_a_good_recipe_loads(tmp_path):
     (("group_size=2", "group_size=1"), "GRPO.train: 'group_size' must be an integer >= 2"),
     (('efforts=["low"]', 'efforts=["extreme"]'), "'GRPO.efforts' must be a list of low, medium, high"),
     (('"countdown": 1.0}', '"chess": 1.0}'), "'SFT.mixture' must be families among"),
-    (('[2, 3]', '[2, 9]'), "GRPO.difficulty['add_sub']"),
+    (('[2, 3]', '[2, 9]'), "'GRPO.difficulty[add_sub]' must be a list of levels from 1 to 8, got [2, 9]"),
+    (('difficulty={"add_sub": [2, 3]}', 'difficulty={"sorting": [2]}'), "'GRPO.difficulty' must be keyed by families"),
+    (("efforts=[", "eval_problems=0, efforts=["), "'GRPO.eval_problems' must be a positive integer, got 0"),
+    (("train=dict(steps=3, ", "train=dict("), "SFT.train: 'steps' is missing"),
+    (("GRPO = dict(", "GRPO = None\nUNUSED = dict("), None),  # no GRPO stage
+    (('EXPORT_FROM = "sft"', 'EXPORT_FROM = "grpo"\nGRPO = None'), "'EXPORT_FROM' must be 'sft', got 'grpo'"),
     (("tool_fraction=0.2,", "tool_fraction=0.2, epochs=2,"), "SFT: unknown key 'epochs'"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
-    (('"gpt_oss"', '"gpt_nano"'), "config field 'model_type': unsupported value 'gpt_nano'"),
+    (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),
     (('EXPORT_FROM = "sft"', 'EXPORT_FROM = "best"'), "'EXPORT_FROM' must be 'sft' or 'grpo'"),
     (("SEED = 3", "SEED = None"), "'SEED' must be an integer >= 0"),
     (("train=dict(steps=3,", "train=dict(seed=1, steps=3,"), "SFT.train: 'seed' is the recipe's SEED"),

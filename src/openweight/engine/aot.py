@@ -13,10 +13,14 @@ place, as the eager step does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import os
+import platform
+import tempfile
+import threading
 import weakref
 import zipfile
 from pathlib import Path
@@ -27,7 +31,8 @@ from ..weights.atomic import atomic_write
 from .kv_cache import KVCache
 
 FORMAT = 1  # raise when what a package holds changes
-_LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {(batch, slots): AOTStep}
+_LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {package key: AOTStep}
+_BUILDING = threading.Lock()  # one build or load at a time in a process
 
 
 def cache_dir() -> Path:
@@ -58,18 +63,29 @@ def cache_tensors(cache: KVCache) -> tuple[list, list, list, list]:
 
 
 def package_key(model, batch: int, slots: int, chunk: int) -> str:
-    """What the compiled code depends on: torch, this format, the cache's shape, the thread count
-    (Inductor's kernels fix theirs when compiled), the model's config and the names, shapes and dtypes
-    of its tensors, and the source of the code the step runs."""
-    h = hashlib.sha256(f"{torch.__version__}|{FORMAT}|{batch}|{slots}|{chunk}|{torch.get_num_threads()}".encode())
+    """What the compiled code depends on: the cache's shape, the thread count (Inductor's kernels fix
+    theirs when compiled), the model's config and the names, shapes, strides and dtypes of its tensors,
+    and what _environment() covers."""
+    h = hashlib.sha256(f"{_environment()}|{batch}|{slots}|{chunk}|{torch.get_num_threads()}".encode())
     h.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     for name, t in _state(model).items():
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}".encode())
+        h.update(f"{name}:{tuple(t.shape)}:{t.stride()}:{t.dtype}".encode())
+    return h.hexdigest()[:32]
+
+
+@functools.cache
+def _environment() -> str:
+    """torch, this format, the CPU (the kernels use its vector instructions) and the source of the code
+    the step runs, hashed once per process."""
+    h = hashlib.sha256(f"{torch.__version__}|{FORMAT}|{platform.machine()}".encode())
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        h.update(next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "").encode())
     package = Path(__file__).resolve().parents[1]
     for folder in ("model", "quant", "engine"):
         for source in sorted((package / folder).glob("*.py")):
             h.update(source.read_bytes())
-    return h.hexdigest()[:32]
+    return h.hexdigest()
 
 
 def _state(model) -> dict[str, torch.Tensor]:
@@ -93,7 +109,9 @@ def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None
     options = {"aot_inductor.package_constants_in_so": False,
                "aot_inductor.package_constants_on_disk_format": "pickle_weights"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    full = path.with_name(f".{path.stem}.{os.getpid()}.full.pt2")  # another process may build it too
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".full.pt2", dir=path.parent)  # another
+    os.close(fd)  # process may be building it too
+    full = Path(name)
     try:
         torch._inductor.aoti_compile_and_package(exported, package_path=str(full), inductor_configs=options)
         own = set(_state(model))
@@ -137,11 +155,19 @@ class AOTStep:
 
 def aot_step(model, batch: int, slots: int, chunk: int) -> AOTStep:
     """The decode step of `model` for a static KVCache(batch, slots, chunk): loaded from the package
-    cache, built there first if missing (the one-off cost: Inductor compiling, tens of seconds)."""
-    steps = _LOADED.setdefault(model, {})
-    if (batch, slots, chunk) not in steps:
-        path = cache_dir() / f"{package_key(model, batch, slots, chunk)}.pt2"
-        if not path.exists():
-            build_package(model, batch, slots, chunk, path)
-        steps[batch, slots, chunk] = AOTStep(model, path)
-    return steps[batch, slots, chunk]
+    cache, built there first if missing (the one-off cost: Inductor compiling, tens of seconds). Keyed
+    by package_key, so a model whose dtype or tensors changed since gets its own step."""
+    key = package_key(model, batch, slots, chunk)
+    with _BUILDING:
+        steps = _LOADED.setdefault(model, {})
+        if key not in steps:
+            path = cache_dir() / f"{key}.pt2"
+            if not path.exists():
+                build_package(model, batch, slots, chunk, path)
+            try:
+                steps[key] = AOTStep(model, path)
+            except RuntimeError:  # a package this torch cannot load (damaged on disk): build it again
+                path.unlink()
+                build_package(model, batch, slots, chunk, path)
+                steps[key] = AOTStep(model, path)
+        return steps[key]

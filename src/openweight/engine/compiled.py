@@ -1,10 +1,10 @@
-"""Decode steps through torch.compile (Inductor on CPU).
+"""Compiled decode steps over a static KV cache (engine.kv_cache).
 
-The model's `run_layers` (everything after the cache has reserved slots) is compiled whole, once per
-model, mixture-of-experts blocks included at small batches (model.mlp.MoE picks experts by tensor
-index there). With a static cache (engine.kv_cache) and a fixed batch, every decode step has the same
-shapes, so a generation compiles at most once per (batch, cache size); cache sizes come in powers of
-two to keep that set small, and Inductor's on-disk cache lets a later process reuse the work.
+With a static cache and a fixed batch, every decode step has the same shapes, so a step is compiled
+once per (batch, cache size); cache sizes come in powers of two to keep that set small. A step that
+is one graph is compiled ahead of time (engine.aot) and kept on disk. A mixture-of-experts batch that
+sends more (token, expert) pairs than there are experts runs its experts in a data-dependent loop
+(model.mlp.MoE.grouped): that step goes through torch.compile, with the loop between graphs.
 """
 
 from __future__ import annotations
@@ -51,13 +51,11 @@ class _TracedStep:
 
 
 def compiled_layers(model):
-    """model.run_layers compiled: in one graph for dense models (a graph break would be a silent slow
-    path); a mixture of experts breaks the graph only where a batch sends more (token, expert) pairs
-    than there are experts (model.mlp.MoE.grouped)."""
+    """model.run_layers through torch.compile, the graph broken where the experts are grouped."""
     fn = _COMPILED.get(model)
     if fn is None:
         _grouped_experts_outside_graphs()
-        fn = torch.compile(model.run_layers, fullgraph=not model.config.is_moe, dynamic=False, options=OPTIONS)
+        fn = torch.compile(model.run_layers, dynamic=False, options=OPTIONS)
         _COMPILED[model] = fn
     return fn
 

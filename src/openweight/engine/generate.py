@@ -47,8 +47,8 @@ def generate_ids(model, prompts: list[list[int]], max_new_tokens: int, params: S
 
     A row stops after yielding one of stop_token_ids; generation ends when every row has stopped or
     after max_new_tokens steps. The same seed gives the same tokens. Bad prompts raise here, at once.
-    compile: decode steps go through torch.compile (engine.compiled); the first call of a shape
-    compiles, the tokens are those of the eager path up to floating-point rounding.
+    compile: decode steps go through a compiled step (engine.compiled.decode_step); the first use of a
+    shape compiles it, the tokens are those of the eager path up to floating-point rounding.
     """
     config = model.config
     check_prompts(prompts, max_new_tokens, config.max_position_embeddings, config.vocab_size)
@@ -63,7 +63,6 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     needed = longest + max_new_tokens
     slots = cache_slots(needed, config.max_position_embeddings) if compile else needed
     cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=compile)
-    decode = decode_step(model, batch, slots, prefill_chunk) if compile else None
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]
@@ -84,6 +83,8 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
             return
         seen.scatter_(1, tokens[:, None], True)
         if compile:
+            if step == 0:  # built (or loaded) only when a second token is wanted
+                decode = decode_step(model, batch, slots, prefill_chunk)
             cache.advance(next_pos)
             logits = decode(tokens[:, None], next_pos, cache)
         else:

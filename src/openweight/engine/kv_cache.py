@@ -1,7 +1,7 @@
 """Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots.
 
 A static cache always hands attention every slot (the empty ones masked out), so each decode step
-has the same shapes and torch.compile compiles it once (engine.compiled); otherwise attention sees
+has the same shapes and is compiled once (engine.compiled); otherwise attention sees
 only the slots written so far.
 """
 

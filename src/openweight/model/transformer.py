@@ -66,7 +66,7 @@ class Transformer(torch.nn.Module):
     def run_layers(self, input_ids: torch.Tensor, positions: torch.Tensor, cache=None,
                    last_only: bool = False) -> torch.Tensor:
         """forward() once the cache has slots for these tokens (cache.advance): only tensor work, so
-        that torch.compile can take it whole (engine.compiled)."""
+        that a compiler can take it whole (engine.compiled, engine.aot)."""
         x = self.model.embed_tokens(input_ids)  # [batch, seq, hidden]
         rope = self.model.rotary_emb(positions.clamp(min=0), x.dtype)
         masks: dict[int | None, torch.Tensor] = {}

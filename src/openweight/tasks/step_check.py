@@ -73,3 +73,18 @@ def check_steps(text: str) -> StepCheck:
             checked += 1
         offset += len(line)
     return StepCheck(checked, None)
+
+
+def first_wrong_token(pieces: list[str], start: int = 0) -> int | None:
+    """Where the first wrong step begins in a reply given as its tokens' texts: the index of the token
+    holding the first character of that step's line, counted from token `start` (0 if the line begins
+    before it); None when no step is wrong."""
+    wrong = check_steps("".join(pieces)).first_wrong
+    if wrong is None:
+        return None
+    end = 0
+    for index, piece in enumerate(pieces):
+        end += len(piece)
+        if end > wrong:
+            return max(0, index - start)
+    return None

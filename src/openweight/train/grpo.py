@@ -217,8 +217,8 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
         append_metrics(metrics_path, history[-1])
     for step in range(start, config.steps):
         t0 = time.perf_counter()
+        model.eval()  # sample_prompts may generate with it (branching)
         items, prompts = sample_prompts(step, config.prompts_per_step)
-        model.eval()
         groups = rollouts(model, items, prompts, reward, config, stop_ids, seed=config.seed * 100_003 + step)
         all_rollouts = [r for g in groups for r in g]
         rewards = torch.tensor([[r.reward for r in g] for g in groups])

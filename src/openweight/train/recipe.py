@@ -68,27 +68,40 @@ def check_recipe(recipe: dict) -> None:
             raise RecipeError(f"{name}: unknown key {unknown[0]!r} (known: {', '.join(sorted(required | optional))})")
         if name != "TOKENIZER":
             _check_mixture(section["mixture"], f"{name}.mixture", FAMILIES)
-            if "seed" in section["train"]:
+            if isinstance(section["train"], dict) and "seed" in section["train"]:
                 raise RecipeError(f"{name}.train: 'seed' is the recipe's SEED")
     for key in ("vocab_size", "sample_conversations"):
         value = recipe["TOKENIZER"][key]
         settings.require(settings.is_int(value) and value >= 1, f"TOKENIZER.{key}", "a positive integer", value)
-    ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": recipe["TOKENIZER"]["vocab_size"]})
+    try:
+        ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": recipe["TOKENIZER"]["vocab_size"]})
+    except (ConfigError, TypeError) as e:
+        raise RecipeError(f"MODEL: {e}") from None
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
-    if "GRPO" in recipe:
-        grpo = recipe["GRPO"]
+    grpo = recipe.get("GRPO")
+    if grpo is not None:
         efforts = grpo["efforts"]
         settings.require(isinstance(efforts, (list, tuple)) and efforts and set(efforts) <= set(EFFORTS),
                          "GRPO.efforts", f"a list of {', '.join(EFFORTS)}", efforts)
-        for family, levels in grpo.get("difficulty", {}).items():
-            top = FAMILIES[family].max_difficulty if family in FAMILIES else 0
-            settings.require(family in grpo["mixture"] and isinstance(levels, (list, tuple)) and levels
+        difficulty = grpo.get("difficulty", {})
+        settings.require(isinstance(difficulty, dict), "GRPO.difficulty", "a dict of family -> levels", difficulty)
+        for family, levels in difficulty.items():
+            settings.require(family in grpo["mixture"], "GRPO.difficulty", "keyed by families of GRPO.mixture", family)
+            top = FAMILIES[family].max_difficulty
+            settings.require(isinstance(levels, (list, tuple)) and levels
                              and all(settings.is_int(d) and 1 <= d <= top for d in levels),
-                             f"GRPO.difficulty[{family!r}]", f"a list of levels 1..{top} of a family in GRPO.mixture",
-                             levels)
+                             f"GRPO.difficulty[{family}]", f"a list of levels from 1 to {top}", levels)
+        problems = grpo.get("eval_problems", 200)
+        settings.require(settings.is_int(problems) and problems >= 1, "GRPO.eval_problems", "a positive integer",
+                         problems)
+        weight = grpo.get("format_weight", 0.1)
+        settings.require(settings.is_number(weight) and weight >= 0, "GRPO.format_weight", "a number >= 0", weight)
+        for flag in ("step_credit", "branch_from_error"):
+            settings.require(isinstance(grpo.get(flag, False), bool), f"GRPO.{flag}", "True or False", grpo.get(flag))
         settings.build(GRPOConfig, grpo["train"], "GRPO.train")
     if "EXPORT_FROM" in recipe:
-        settings.require(recipe["EXPORT_FROM"] in ("sft", "grpo"), "EXPORT_FROM", "'sft' or 'grpo'",
+        choices = ("sft", "grpo") if grpo is not None else ("sft",)
+        settings.require(recipe["EXPORT_FROM"] in choices, "EXPORT_FROM", " or ".join(map(repr, choices)),
                          recipe["EXPORT_FROM"])
 
 
@@ -157,14 +170,13 @@ def run_sft(recipe: dict, out: Path) -> Path:
 def run_grpo(recipe: dict, out: Path) -> Path:
     """Reinforcement learning from the SFT model on task rewards; export to out/grpo/model."""
     import random
-    from itertools import accumulate
 
     from .. import load
     from ..api import LM
     from ..evaluate.tasks import evaluate_cell, task_prompt
     from ..tasks import FAMILIES
     from ..tasks.reward import score_reply, task_reward
-    from ..tasks.step_check import check_steps
+    from ..tasks.step_check import first_wrong_token
     from .branching import branch_at_first_errors
     from .grpo import GRPOConfig, train_grpo
 
@@ -200,14 +212,10 @@ def run_grpo(recipe: dict, out: Path) -> Path:
         return task_reward(score, spec.get("format_weight", 0.1)), score.correct
 
     def first_error(item, reply: list[int]) -> int | None:
-        """The reply token that starts the line of its first wrong arithmetic step (tasks.step_check);
-        with a prefix (item[2]), counted in the part after it."""
-        prefix = item[2] if item else []
-        pieces = [lm.tokenizer.decode([token]) for token in prefix + reply]
-        wrong = check_steps("".join(pieces)).first_wrong
-        if wrong is None:
-            return None
-        return max(0, next(i for i, end in enumerate(accumulate(map(len, pieces))) if end > wrong) - len(prefix))
+        """The reply token where its first wrong arithmetic step begins (tasks.step_check), counted
+        after the item's prefix (item[2], the greedy reply's right work a branched group starts from)."""
+        prefix = item[2]
+        return first_wrong_token([lm.tokenizer.decode([token]) for token in prefix + reply], len(prefix))
 
     def heldout(model) -> float:
         """Greedy accuracy on held-out problems of the trained families and efforts: seed 1, so not
@@ -244,7 +252,7 @@ def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
         train_tokenizer(recipe, out)
     if stage in ("sft", "all") and not (out / "sft" / "model" / "config.json").exists():
         run_sft(recipe, out)
-    if stage in ("grpo", "all") and "GRPO" in recipe:
+    if stage in ("grpo", "all") and recipe.get("GRPO") is not None:
         run_grpo(recipe, out)
     if stage in ("export", "all") and "EXPORT" in recipe:
         last = "grpo" if (out / "grpo" / "model" / "config.json").exists() else "sft"

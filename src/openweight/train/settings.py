@@ -58,6 +58,10 @@ def build(cls, values, where: str):
     unknown = [k for k in values if k not in known]
     if unknown:
         raise RecipeError(f"{where}: unknown setting {unknown[0]!r} (known: {', '.join(known)})")
+    required = [f.name for f in dataclasses.fields(cls)
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing := [name for name in required if name not in values]:
+        raise RecipeError(f"{where}: {missing[0]!r} is missing")
     try:
         return cls(**values)
     except RecipeError as e:
