@@ -96,9 +96,8 @@ def _state(model) -> dict[str, torch.Tensor]:
 
 def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None:
     """Export and compile the decode step for a static KVCache(batch, slots, chunk) into a package at
-    `path`, its weights left
-    out: constants that are the model's own tensors are bound at load; the few Inductor makes (a
-    kernel's scalar arguments) stay in the package."""
+    `path`, its weights left out: constants that are the model's own tensors are bound at load; the few
+    Inductor makes (a kernel's scalar arguments) stay in the package."""
     with torch.inference_mode(False), torch.no_grad():  # generation runs in inference mode; export cannot
         cache = KVCache(model.config, batch, slots, chunk, model.dtype, static=True)
         positions = torch.zeros(batch, 1, dtype=torch.long)
@@ -109,8 +108,9 @@ def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None
     options = {"aot_inductor.package_constants_in_so": False,
                "aot_inductor.package_constants_on_disk_format": "pickle_weights"}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".full.pt2", dir=path.parent)  # another
-    os.close(fd)  # process may be building it too
+    # a name of its own: another process may be building the same package
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".full.pt2", dir=path.parent)
+    os.close(fd)
     full = Path(name)
     try:
         torch._inductor.aoti_compile_and_package(exported, package_path=str(full), inductor_configs=options)
