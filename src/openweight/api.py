@@ -17,6 +17,7 @@ from .config import ModelConfig
 from .engine.generate import TextStream, generate_ids
 from .engine.sampling import SamplingParams
 from .errors import CheckpointError, GenerationError
+from .memory import trim_heap
 from .model import Transformer
 from .model.fuse import fuse_projections, is_fused
 from .quant import MODES as QUANT_MODES
@@ -237,6 +238,7 @@ def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "f
         dtype = _DTYPES[dtype]
     lm = _load(resolve(name_or_path), dtype, fast=quantize is not None or compile, quantize=quantize)
     lm.compile = compile
+    trim_heap()  # what reading the files left free in the heap
     return lm
 
 
@@ -247,6 +249,7 @@ def _for_inference(quantize: str | None, blocks: dict[str, tuple[str, ArrayLike]
         fuse_projections(module, blocks, prefix)
         if quantize is not None:
             quantize_model(module, quantize, blocks=blocks, prefix=prefix)
+        trim_heap()  # the float weights and file blocks just freed: keep the peak to one layer's worth
     return prepare
 
 

@@ -22,7 +22,7 @@ INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
 # Rows packed per call: a multiple of the packing's own 64-row blocks (so the slices join exactly), small
 # enough that the int32 copy the packing wants stays a few MB even for a 50k-row output layer.
-_PACK_ROWS = 4096
+_PACK_ROWS = 1024
 
 
 def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
@@ -83,8 +83,9 @@ class Int4Linear(torch.nn.Module):
         rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
         self.register_buffer("packed", pack_int4(out_features, in_features, rows_of))
         # [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
-        self.register_buffer("scale_zero", torch.stack((scale, zero), -1).transpose(0, 1).contiguous()
-                             .to(torch.bfloat16))
+        # (cast first: the float32 copies of a 50k-row output layer's would add tens of MB to the load's peak)
+        self.register_buffer("scale_zero", torch.stack((scale.to(torch.bfloat16), zero.to(torch.bfloat16)), -1)
+                             .transpose(0, 1).contiguous())
         self.register_buffer("bias", bias)
 
     @classmethod
