@@ -3,15 +3,17 @@ compiled steps (static cache: ahead of time, or torch.compile for large MoE batc
 path's tokens."""
 
 import json
+import os
 import subprocess
 import sys
+import time
 import zipfile
 
 import pytest
 import torch
 
 import openweight
-from openweight.engine.aot import aot_step, cache_dir, package_key
+from openweight.engine.aot import aot_step, cache_dir, package_key, prune_cache
 from openweight.engine.compiled import decode_step
 from openweight.engine.generate import generate_ids
 from openweight.engine.kv_cache import KVCache
@@ -121,3 +123,16 @@ def test_compiled_quantized_experts_compute_the_eager_logits(hf_checkpoint):
                     steps.append(model(torch.tensor([[token]]), pos, cache))
             logits[compiled] = torch.cat(steps, 1)  # [1, steps, vocab]
     torch.testing.assert_close(logits[True], logits[False], rtol=0, atol=0.05)  # a few bfloat16 steps of ~3
+
+
+def test_the_package_cache_keeps_the_most_recently_used_within_its_limit(tmp_path):
+    """Packages beyond the size limit go, least recently used first; other files stay."""
+    for i, age in enumerate([50, 10, 40, 20, 30]):  # seconds since last use
+        path = tmp_path / f"p{i}.pt2"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (time.time() - age, time.time() - age))
+    (tmp_path / "notes.txt").write_bytes(b"y" * 5000)
+    deleted = prune_cache(tmp_path, limit=3500)
+    assert sorted(p.name for p in deleted) == ["p0.pt2", "p2.pt2"]  # the two used longest ago
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "p1.pt2", "p3.pt2", "p4.pt2"]
+    assert prune_cache(tmp_path, limit=3500) == []

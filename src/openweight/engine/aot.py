@@ -31,6 +31,9 @@ from ..weights.atomic import atomic_write
 from .kv_cache import KVCache
 
 FORMAT = 1  # raise when what a package holds changes
+# The cache's size beyond which the least recently used packages go (each new torch, CPU or source
+# version of openweight keys new ones; a package is ~2 MB for a small model).
+CACHE_LIMIT_BYTES = 512 * 2**20
 _LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> {package key: AOTStep}
 _BUILDING = threading.Lock()  # one build or load at a time in a process
 
@@ -92,6 +95,26 @@ def _state(model) -> dict[str, torch.Tensor]:
     """Every name a tensor of the model goes by: a tied output layer is its embedding under two names."""
     return {**dict(model.named_parameters(remove_duplicate=False)),
             **dict(model.named_buffers(remove_duplicate=False))}
+
+
+def prune_cache(folder: Path, limit: int = CACHE_LIMIT_BYTES) -> list[Path]:
+    """Delete the least recently used packages in `folder` (by modification time, which loading a
+    package renews) until the rest fit in `limit` bytes. Returns what was deleted."""
+    packages = []
+    for path in folder.glob("*.pt2"):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:  # pruned by another process meanwhile
+            continue
+        packages.append((stat.st_mtime, stat.st_size, path))
+    packages.sort(reverse=True)  # newest first
+    kept, deleted = 0, []
+    for _, size, path in packages:
+        kept += size
+        if kept > limit:
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
 
 
 def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None:
@@ -164,10 +187,12 @@ def aot_step(model, batch: int, slots: int, chunk: int) -> AOTStep:
             path = cache_dir() / f"{key}.pt2"
             if not path.exists():
                 build_package(model, batch, slots, chunk, path)
+                prune_cache(path.parent)
             try:
                 steps[key] = AOTStep(model, path)
-            except RuntimeError:  # a package this torch cannot load (damaged on disk): build it again
-                path.unlink()
+            except (RuntimeError, FileNotFoundError):  # damaged on disk, or pruned by another process
+                path.unlink(missing_ok=True)
                 build_package(model, batch, slots, chunk, path)
                 steps[key] = AOTStep(model, path)
+            os.utime(path)  # recently used: the last to be pruned
         return steps[key]
