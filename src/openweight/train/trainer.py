@@ -92,13 +92,11 @@ def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
         return model
     if kind == "ddp":
         return torch.nn.parallel.DistributedDataParallel(model)
-    if kind == "fsdp":
-        from torch.distributed.fsdp import fully_shard
+    from torch.distributed.fsdp import fully_shard  # kind == "fsdp": TrainConfig admits no other
 
-        for layer in model.model.layers:
-            fully_shard(layer)
-        return fully_shard(model)
-    raise ValueError(f"distributed must be 'ddp' or 'fsdp', got {kind!r}")
+    for layer in model.model.layers:
+        fully_shard(layer)
+    return fully_shard(model)
 
 
 def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, out_dir: str | Path,
