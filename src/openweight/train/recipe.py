@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import runpy
 from pathlib import Path
@@ -38,6 +39,7 @@ def load_recipe(path: str | Path) -> dict:
     return recipe
 
 
+RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_FROM")
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"}, set()),
@@ -52,6 +54,10 @@ def check_recipe(recipe: dict) -> None:
     from ..tasks.traces import EFFORTS
     from .grpo import GRPOConfig
 
+    for name in recipe:  # a recipe may name constants of its own, but not one a letter from a setting
+        close = difflib.get_close_matches(name, RECIPE_NAMES, n=1, cutoff=0.8)
+        if close and name not in RECIPE_NAMES:
+            raise RecipeError(f"{name} is not a recipe setting; did you mean {close[0]}?")
     for name in ("SEED", "TOKENIZER", "MODEL", "SFT"):
         if name not in recipe:
             raise RecipeError(f"{name} is missing")
