@@ -23,11 +23,18 @@ _IGNORED_SUFFIXES = (".rotary_emb.inv_freq",)
 _INITIALISERS = ("normal_", "uniform_", "kaiming_uniform_", "trunc_normal_", "xavier_uniform_")
 
 
+def _skipping_meta(fill):
+    """`fill` for tensors with storage; meta tensors are returned as they are."""
+    return lambda tensor, *args, **kwargs: tensor if tensor.is_meta else fill(tensor, *args, **kwargs)
+
+
 @contextmanager
 def _initialisers_skipped():
+    """While a meta model is built, torch.nn.init skips meta tensors (module attributes are process-wide:
+    another thread initialising real tensors meanwhile still gets its fills)."""
     saved = {name: getattr(torch.nn.init, name) for name in _INITIALISERS}
-    for name in _INITIALISERS:
-        setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    for name, fill in saved.items():
+        setattr(torch.nn.init, name, _skipping_meta(fill))
     try:
         yield
     finally:
