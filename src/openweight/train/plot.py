@@ -19,7 +19,8 @@ def running_mean(values: list, window: int) -> list[float | None]:
     return out
 
 
-def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
+def plot_metrics(metrics: Path, png: Path, title: str = "", names: list[str] | None = None) -> None:
+    """One panel per metric (`names`, or every numeric one), against the step."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -28,9 +29,11 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
     records = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
     if not records:
         return
-    names = list(dict.fromkeys(k for r in records for k, v in r.items()
-                               if k not in SKIP and isinstance(v, (int, float))))
-    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.2 * len(names)), sharex=True, squeeze=False)
+    if names is None:
+        names = list(dict.fromkeys(k for r in records for k, v in r.items()
+                                   if k not in SKIP and isinstance(v, (int, float))))
+    fig, axes = plt.subplots(len(names), 1, figsize=(7, 2.2 * len(names)), sharex=True, squeeze=False,
+                             layout="constrained")  # leaves the title its own room
     window = max(1, len(records) // 10)
     for ax, name in zip(axes[:, 0], names):
         points = [(r["step"], r[name]) for r in records if isinstance(r.get(name), (int, float))]
@@ -47,6 +50,5 @@ def plot_metrics(metrics: Path, png: Path, title: str = "") -> None:
     axes[-1, 0].set_xlabel("step")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
