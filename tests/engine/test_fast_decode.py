@@ -136,3 +136,22 @@ def test_the_package_cache_keeps_the_most_recently_used_within_its_limit(tmp_pat
     assert sorted(p.name for p in deleted) == ["p0.pt2", "p2.pt2"]  # the two used longest ago
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "p1.pt2", "p3.pt2", "p4.pt2"]
     assert prune_cache(tmp_path, limit=3500) == []
+
+
+@pytest.mark.parametrize("family", ["gpt_oss"])
+def test_a_static_cache_gives_the_dynamic_caches_logits_over_chunks(hf_checkpoint):
+    """A prompt in chunks past the sliding window (8), then decode steps: a static cache (every slot
+    in decode steps, only the written ones in the prompt's chunks) computes what a dynamic one does."""
+    _, folder = hf_checkpoint
+    model = openweight.load(folder).model
+    ids = torch.randint(0, model.config.vocab_size, (2, 19))
+    positions = torch.arange(19).expand(2, -1)
+    logits = {}
+    for static in (False, True):
+        cache = KVCache(model.config, 2, 32, 5, model.dtype, static=static)
+        with torch.inference_mode():
+            steps = [model(ids[:, s:s + 5], positions[:, s:s + 5], cache) for s in range(0, 15, 5)]
+            for s in range(15, 19):
+                steps.append(model(ids[:, s:s + 1], positions[:, s:s + 1], cache))
+        logits[static] = torch.cat(steps, 1)
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-5, atol=1e-5)

@@ -1,8 +1,8 @@
 """Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots.
 
-A static cache always hands attention every slot (the empty ones masked out), so each decode step
-has the same shapes and is compiled once (engine.compiled); otherwise attention sees
-only the slots written so far.
+A static cache hands a decode step (one token a row) every slot, the empty ones masked out, so each
+step has the same shapes and is compiled once (engine.compiled). Otherwise, and for a prompt's
+chunks, which run eagerly, attention sees only the slots written so far.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ class SlotGroup:
         steps = torch.arange(start, start + seq, device=q_pos.device)
         self.write_index = steps % self.capacity
         self.positions.index_copy_(1, self.write_index, q_pos)
-        self.used = self.capacity if self.static else min(self.capacity, start + seq)
+        self.used = self.capacity if self.static and seq == 1 else min(self.capacity, start + seq)
         self.mask = attention_mask(q_pos, self.positions[:, : self.used], self.window)
 
 
