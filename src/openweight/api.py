@@ -272,7 +272,8 @@ def _load(path: Path, dtype: torch.dtype, fast: bool, quantize: str | None) -> L
         else:
             raise CheckpointError(f"{path}: not a checkpoint openweight reads (a folder, .gguf or .safetensors)")
     config = ModelConfig.from_file(path / "config.json")
-    model = build_model(config, read_tensors(weight_files(path)), dtype, str(path),
+    # A fast model converts its tensors (fused, quantized): read them unmapped (read_tensors).
+    model = build_model(config, read_tensors(weight_files(path), mapped=not fast), dtype, str(path),
                         _for_inference(quantize, {}) if fast else None)
     tokenizer = Tokenizer.from_folder(path) if (path / "tokenizer.json").exists() else None
     gen = path / "generation_config.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
@@ -45,27 +46,60 @@ def weight_files(folder: Path) -> list[Path]:
     raise CheckpointError(f"{folder}: no {SINGLE_FILE} or {INDEX_FILE}")
 
 
-def read_tensors(files: list[Path]) -> LazyTensors:
-    """Every tensor of the given safetensors files, by name, each read from its file when asked for."""
+_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+           "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}
+
+
+def read_tensors(files: list[Path], mapped: bool = True) -> LazyTensors:
+    """Every tensor of the given safetensors files, by name, each read from its file when asked for.
+
+    mapped: tensors share the file's memory map (no copy; pages load as they are touched). Otherwise
+    each is read into memory of its own: for a load that converts most tensors (quantizing), whose
+    touched pages of a mapping would stay resident until the last tensor sharing it is gone.
+    """
     where: dict[str, tuple[Path, object]] = {}
     shapes: dict[str, torch.Size] = {}
     for path in files:
         try:
             handle = safe_open(str(path), framework="pt")
             for name in handle.keys():
-                where[name] = path, handle
+                where[name] = path, handle if mapped else _data_layout(path)[name]
                 shapes[name] = torch.Size(handle.get_slice(name).get_shape())
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path}: unreadable safetensors file, truncated or corrupt ({e})") from None
 
     def read(name: str) -> torch.Tensor:
-        path, handle = where[name]
+        path, source = where[name]
         try:
-            return handle.get_tensor(name)
+            if mapped:
+                return source.get_tensor(name)
+            dtype, offset, size = source
+            raw = np.fromfile(path, dtype=np.uint8, count=size, offset=offset)
+            if raw.size != size:
+                raise OSError(f"cut short, {raw.size} of {size} bytes")
+            return torch.from_numpy(raw).view(dtype).reshape(shapes[name])
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path}: tensor '{name}' is unreadable ({e})") from None
 
     return LazyTensors(shapes, read)
+
+
+def _data_layout(path: Path) -> dict[str, tuple[torch.dtype, int, int]]:
+    """name -> (dtype, byte offset in the file, byte size), from the header (safe_open has checked it):
+    an 8-byte little-endian length, then that many bytes of JSON; data offsets count from its end."""
+    with open(path, "rb") as f:
+        length = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(length))
+    layout = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if entry["dtype"] not in _DTYPES:
+            raise CheckpointError(f"{path}: tensor '{name}' has dtype {entry['dtype']}, which openweight does not read")
+        start, end = entry["data_offsets"]
+        layout[name] = _DTYPES[entry["dtype"]], 8 + length + start, end - start
+    return layout
 
 
 def _parse_size(size: int | str) -> int:
