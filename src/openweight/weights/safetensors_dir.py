@@ -63,8 +63,9 @@ def read_tensors(files: list[Path], mapped: bool = True) -> LazyTensors:
     for path in files:
         try:
             handle = safe_open(str(path), framework="pt")
+            layout = None if mapped else _data_layout(path)
             for name in handle.keys():
-                where[name] = path, handle if mapped else _data_layout(path)[name]
+                where[name] = path, handle if mapped else layout[name]
                 shapes[name] = torch.Size(handle.get_slice(name).get_shape())
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path}: unreadable safetensors file, truncated or corrupt ({e})") from None
