@@ -13,6 +13,7 @@ place, as the eager step does.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
@@ -194,5 +195,6 @@ def aot_step(model, batch: int, slots: int, chunk: int) -> AOTStep:
                 path.unlink(missing_ok=True)
                 build_package(model, batch, slots, chunk, path)
                 steps[key] = AOTStep(model, path)
-            os.utime(path)  # recently used: the last to be pruned
+            with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: the loaded step still runs
+                os.utime(path)  # recently used: the last to be pruned
         return steps[key]
