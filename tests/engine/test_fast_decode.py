@@ -132,10 +132,13 @@ def test_the_package_cache_keeps_the_most_recently_used_within_its_limit(tmp_pat
         path.write_bytes(b"x" * 1000)
         os.utime(path, (time.time() - age, time.time() - age))
     (tmp_path / "notes.txt").write_bytes(b"y" * 5000)
+    (tmp_path / ".p9.x1.full.pt2").write_bytes(b"z" * 9000)  # another process's build in progress
     deleted = prune_cache(tmp_path, limit=3500)
     assert sorted(p.name for p in deleted) == ["p0.pt2", "p2.pt2"]  # the two used longest ago
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "p1.pt2", "p3.pt2", "p4.pt2"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".p9.x1.full.pt2", "notes.txt", "p1.pt2", "p3.pt2", "p4.pt2"]
     assert prune_cache(tmp_path, limit=3500) == []
+    # the package just built stays, even the oldest, even past the limit on its own
+    assert sorted(p.name for p in prune_cache(tmp_path, limit=500, keep=tmp_path / "p4.pt2")) == ["p1.pt2", "p3.pt2"]
 
 
 @pytest.mark.parametrize("family", ["gpt_oss"])

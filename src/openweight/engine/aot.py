@@ -98,18 +98,22 @@ def _state(model) -> dict[str, torch.Tensor]:
             **dict(model.named_buffers(remove_duplicate=False))}
 
 
-def prune_cache(folder: Path, limit: int = CACHE_LIMIT_BYTES) -> list[Path]:
+def prune_cache(folder: Path, limit: int = CACHE_LIMIT_BYTES, keep: Path | None = None) -> list[Path]:
     """Delete the least recently used packages in `folder` (by modification time, which loading a
-    package renews) until the rest fit in `limit` bytes. Returns what was deleted."""
+    package renews) until the rest fit in `limit` bytes; never `keep`, nor a build in progress (a
+    hidden temporary file). Returns what was deleted."""
     packages = []
     for path in folder.glob("*.pt2"):
+        if path.name.startswith(".") or path == keep:
+            continue
         try:
             stat = path.stat()
         except FileNotFoundError:  # pruned by another process meanwhile
             continue
         packages.append((stat.st_mtime, stat.st_size, path))
     packages.sort(reverse=True)  # newest first
-    kept, deleted = 0, []
+    kept = keep.stat().st_size if keep is not None and keep.exists() else 0
+    deleted = []
     for _, size, path in packages:
         kept += size
         if kept > limit:
@@ -188,13 +192,13 @@ def aot_step(model, batch: int, slots: int, chunk: int) -> AOTStep:
             path = cache_dir() / f"{key}.pt2"
             if not path.exists():
                 build_package(model, batch, slots, chunk, path)
-                prune_cache(path.parent)
+                prune_cache(path.parent, keep=path)
             try:
                 steps[key] = AOTStep(model, path)
             except (RuntimeError, FileNotFoundError):  # damaged on disk, or pruned by another process
                 path.unlink(missing_ok=True)
                 build_package(model, batch, slots, chunk, path)
                 steps[key] = AOTStep(model, path)
-            with contextlib.suppress(FileNotFoundError):  # pruned meanwhile: the loaded step still runs
+            with contextlib.suppress(OSError):  # pruned meanwhile, or a read-only cache: the step still runs
                 os.utime(path)  # recently used: the last to be pruned
         return steps[key]
