@@ -54,7 +54,10 @@ def test_a_good_recipe_loads(tmp_path):
     (("SEED = 3", "SEED = None"), "'SEED' must be an integer >= 0"),
     (("train=dict(steps=3,", "train=dict(seed=1, steps=3,"), "SFT.train: 'seed' is the recipe's SEED"),
     (('EXPORT_FROM = "sft"', 'EXPORT_FORM = "sft"'), "EXPORT_FORM is not a recipe setting; did you mean EXPORT_FROM?"),
-    (("SEED = 3", "SEED = 3\nSTEPS = 5\nsft_steps = 5"), None),  # the recipe's own constants
+    (('EXPORT_FROM = "sft"', 'EXPRT_FROM = "sft"'), "EXPRT_FROM is not a recipe setting; did you mean EXPORT_FROM?"),
+    (("SEED = 3", "SEED = 3\nSEDE = 4"), "SEDE is not a recipe setting; did you mean SEED?"),
+    (("SEED = 3", "SEED = 3\nSTEPS = 5\nSEEDS = [1, 2]\nMODELS = 2\nSFT2 = 1\nMODE = 1\nSET = 1\nsft_steps = 5"),
+     None),  # the recipe's own constants
 ])
 def test_each_mistake_is_named(tmp_path, change, named):
     path = recipe_file(tmp_path, GOOD.replace(*change))

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import runpy
 from pathlib import Path
@@ -54,10 +53,9 @@ def check_recipe(recipe: dict) -> None:
     from ..tasks.traces import EFFORTS
     from .grpo import GRPOConfig
 
-    for name in recipe:  # a recipe may name constants of its own, but not one a letter from a setting
-        close = difflib.get_close_matches(name, RECIPE_NAMES, n=1, cutoff=0.8)
-        if close and name not in RECIPE_NAMES:
-            raise RecipeError(f"{name} is not a recipe setting; did you mean {close[0]}?")
+    for name in recipe:
+        if (setting := _misspelt_setting(name)) is not None:
+            raise RecipeError(f"{name} is not a recipe setting; did you mean {setting}?")
     for name in ("SEED", "TOKENIZER", "MODEL", "SFT"):
         if name not in recipe:
             raise RecipeError(f"{name} is missing")
@@ -109,6 +107,25 @@ def check_recipe(recipe: dict) -> None:
         choices = ("sft", "grpo") if grpo is not None else ("sft",)
         settings.require(recipe["EXPORT_FROM"] in choices, "EXPORT_FROM", " or ".join(map(repr, choices)),
                          recipe["EXPORT_FROM"])
+
+
+def _misspelt_setting(name: str) -> str | None:
+    """The setting `name` is a slip of (two neighbours swapped; from 5 letters, also one letter changed
+    or left out), if any. A recipe may define constants of its own: longer ones (SEEDS, SFT2,
+    GRPO_LONG) and short words (MODE, SET) pass."""
+    if name in RECIPE_NAMES:
+        return None
+    for setting in RECIPE_NAMES:
+        if len(name) == len(setting):
+            differ = [i for i, (a, b) in enumerate(zip(name, setting)) if a != b]
+            swapped = (len(differ) == 2 and differ[1] == differ[0] + 1
+                       and name[differ[0]] == setting[differ[1]] and name[differ[1]] == setting[differ[0]])
+            if swapped or (len(differ) == 1 and len(name) >= 5):
+                return setting
+        elif len(name) == len(setting) - 1 >= 5 and any(setting[:i] + setting[i + 1:] == name
+                                                         for i in range(len(setting))):
+            return setting
+    return None
 
 
 def _check_mixture(mixture, where: str, families: dict) -> None:
