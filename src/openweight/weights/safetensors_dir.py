@@ -47,8 +47,9 @@ def weight_files(folder: Path) -> list[Path]:
 
 
 _DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
-           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
-           "BOOL": torch.bool, "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2}
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U64": torch.uint64,
+           "U32": torch.uint32, "U16": torch.uint16, "U8": torch.uint8, "BOOL": torch.bool,
+           "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "F8_E8M0": torch.float8_e8m0fnu}
 
 
 def read_tensors(files: list[Path], mapped: bool = True) -> LazyTensors:
@@ -76,6 +77,8 @@ def read_tensors(files: list[Path], mapped: bool = True) -> LazyTensors:
             if mapped:
                 return source.get_tensor(name)
             dtype, offset, size = source
+            if size == 0:
+                return torch.empty(shapes[name], dtype=dtype)
             raw = np.fromfile(path, dtype=np.uint8, count=size, offset=offset)
             if raw.size != size:
                 raise OSError(f"cut short, {raw.size} of {size} bytes")
