@@ -12,7 +12,7 @@ import torch
 from ..config import ModelConfig
 from ..errors import CheckpointError, ConfigError
 from .gguf_header import GGUFTensor, HeaderError, read_header
-from .lazy import LazyTensors
+from .lazy import LazyTensors, file_bytes
 
 SUPPORTED_ARCHITECTURES = {"llama": "llama", "qwen2": "qwen2"}
 
@@ -39,11 +39,11 @@ class GGUFFile:
 
     def read(self, t: GGUFTensor) -> np.ndarray:
         """Tensor t's data as an array (plain values, or uint8 blocks [rows, row bytes]), read from the
-        file rather than memory-mapped, whose touched pages would stay resident beside the tensors
-        built from them."""
-        raw = np.fromfile(self.path, dtype=np.uint8, count=t.n_bytes, offset=t.offset)
-        if raw.size != t.n_bytes:
-            raise CheckpointError(f"{self.path}: tensor '{t.name}' is cut short ({raw.size} of {t.n_bytes} bytes)")
+        file (lazy.file_bytes)."""
+        try:
+            raw = file_bytes(self.path, t.offset, t.n_bytes)
+        except OSError as e:
+            raise CheckpointError(f"{self.path}: tensor '{t.name}' is unreadable ({e})") from None
         return raw.view(t.array_dtype).reshape(t.array_shape)
 
     def get(self, key: str, default: Any = None) -> Any:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -31,3 +33,12 @@ def shapes_of(tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Size]:
     if isinstance(tensors, LazyTensors):
         return dict(tensors.shapes)
     return {name: t.shape for name, t in tensors.items()}
+
+
+def file_bytes(path: Path, offset: int, size: int) -> np.ndarray:
+    """`size` bytes of the file from `offset` as uint8, read rather than memory-mapped (a mapping's
+    touched pages stay resident as long as any tensor shares it); OSError if the file ends first."""
+    raw = np.fromfile(path, dtype=np.uint8, count=size, offset=offset)
+    if raw.size != size:
+        raise OSError(f"cut short, {raw.size} of {size} bytes")
+    return raw

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from ..errors import CheckpointError
 from .atomic import atomic_write, atomic_write_text
-from .lazy import LazyTensors
+from .lazy import LazyTensors, file_bytes
 
 SINGLE_FILE = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
@@ -79,10 +78,7 @@ def read_tensors(files: list[Path], mapped: bool = True) -> LazyTensors:
             dtype, offset, size = source
             if size == 0:
                 return torch.empty(shapes[name], dtype=dtype)
-            raw = np.fromfile(path, dtype=np.uint8, count=size, offset=offset)
-            if raw.size != size:
-                raise OSError(f"cut short, {raw.size} of {size} bytes")
-            return torch.from_numpy(raw).view(dtype).reshape(shapes[name])
+            return torch.from_numpy(file_bytes(path, offset, size)).view(dtype).reshape(shapes[name])
         except (SafetensorError, OSError, RuntimeError) as e:
             raise CheckpointError(f"{path}: tensor '{name}' is unreadable ({e})") from None
 
