@@ -41,7 +41,12 @@ def test_multiply_digit(a, d):
 def test_divide_reads_the_dividend_from_the_left(n, d):
     lines, quotient, remainder = divide(n, d)
     assert (quotient, remainder) == divmod(n, d) and int(so_far(lines[-1])) == quotient
+    table, *lines = lines
+    assert table == ", ".join(f"{d}*{q}={d * q}" for q in range(1, 10))
     assert [line.split(" ")[0] for line in lines] == [str(n)[i:] for i in range(len(str(n)))]
+    for line in lines:  # the multiple taken is the largest that fits: what is left is less than d
+        current, taken, left = re.fullmatch(r"\S+ r\d+: (\d+), \d+\*\d+=(\d+), \d+-\d+=(\d+); \d+", line).groups()
+        assert int(current) - int(taken) == int(left) < d
 
 
 @given(numbers, numbers)

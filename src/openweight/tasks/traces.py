@@ -118,31 +118,48 @@ def _linear(p: Problem, effort: str) -> str:
 
 
 def _sorting(p: Problem, effort: str) -> str:
-    """Selection sort. High effort finds each pick by walking the numbers left with the best so far
-    ('7→7': after 7 the smallest so far is 7), then restates the sorted part, so every line is
-    built from the one above it; medium names each pick outright."""
+    """Selection sort. High effort writes every number with the same count of digits (leading
+    zeros) and finds each pick one digit column at a time, from the left, among the numbers still
+    tied: picking the smallest of a few single digits is easy for a small model, comparing whole
+    numbers is not. The check compares each neighbour in the sorted list. Medium names each pick."""
     numbers, order = p.data
-    pick, word = (min, "Smallest") if order == "ascending" else (max, "Largest")
+    pick, word = (min, "smallest") if order == "ascending" else (max, "largest")
     left, done, lines = list(numbers), [], []
+    width = max(len(str(n)) for n in numbers)
     if effort == "high":
-        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the "
-                     f"{word.lower()} of those left, one at a time.")
+        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the {word} of those left, one at "
+                     f"a time, comparing digits from the left (numbers written with {width} digits).")
     while left:
         chosen = pick(left)
         if effort == "high":
-            best, walk = left[0], [str(left[0])]
-            for n in left[1:]:
-                best = pick(best, n)
-                walk.append(f"{n}→{best}")
-            done.append(chosen)
-            lines.append(f"{word} of {', '.join(walk)}: {chosen}. Sorted: {', '.join(map(str, done))}.")
+            lines.append(_digit_pick([str(n).zfill(width) for n in left], pick, word) +
+                         f" Sorted: {', '.join(map(str, done + [chosen]))}.")
         else:
-            lines.append(f"{word} of {', '.join(map(str, left))}: {chosen}.")
+            lines.append(f"{word.capitalize()} of {', '.join(map(str, left))}: {chosen}.")
+        done.append(chosen)
         left.remove(chosen)
     if effort == "high":
-        lines.append(f"Check: {len(numbers)} numbers in, {len(numbers)} out, each one "
-                     f"{'<=' if order == 'ascending' else '>='} the next. Correct.")
+        sign = "<" if order == "ascending" else ">"
+        chain = "".join(f" {sign if a != b else '='} {b}" for a, b in zip(done, done[1:]))
+        lines.append(f"Check: {done[0]}{chain}; {len(numbers)} numbers in, {len(done)} out. Correct.")
     return "\n".join(lines)
+
+
+def _digit_pick(written: list[str], pick, word: str) -> str:
+    """'Left 59, 62, 22. 1st digits 5, 6, 2: smallest 2: 22.' Columns from the left, keeping the
+    numbers tied on the best digit, until one is left or the digits run out (equal numbers)."""
+    text, tied, column = f"Left {', '.join(written)}.", written, 0
+    while len(tied) > 1 and column < len(tied[0]):
+        digits = [n[column] for n in tied]
+        best = pick(digits)
+        tied = [n for n in tied if n[column] == best]
+        column += 1
+        text += f" {_ordinal(column)} digits {', '.join(digits)}: {word} {best}: {', '.join(tied)}."
+    return text if len(tied) > 1 or column else text + f" Only {tied[0]}."
+
+
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
 
 def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
