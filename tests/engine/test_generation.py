@@ -78,3 +78,32 @@ def test_text_stream_holds_back_split_characters_and_stop_prefixes():
     for b in b"..END":
         stream.push(b)
     assert stream.done and stream.text == "é ENx.."
+
+
+def test_generate_all_goes_on_after_resume_and_frees_its_cache_at_once():
+    """A resumed reply goes on within the one budget; the engine (and its cache, gigabytes for a large
+    batch) is gone when generate_all returns, without waiting for the garbage collector."""
+    import gc
+
+    from openweight.engine.continuous import Engine, generate_all
+
+    mini = openweight.load()
+    prompts = [mini.tokenizer.encode(text) for text in ("What is 12 + 30?", "Sort 5, 3, 9.")]
+    added = {}
+
+    def resume(i, reply):
+        if i in added:
+            return None
+        added[i] = [mini.tokenizer.encode(" 42")[0]]
+        return added[i]
+
+    gc.collect()
+    gc.disable()
+    try:
+        every_token_stops = set(range(mini.config.vocab_size))
+        replies = generate_all(mini.model, prompts, 12, every_token_stops, max_batch=2, resume=resume)
+        assert not [o for o in gc.get_objects() if isinstance(o, Engine)]
+    finally:
+        gc.enable()
+    for i, reply in enumerate(replies):  # a token, the one resume added, then one more
+        assert len(reply) == 3 and reply[1] == added[i][0]

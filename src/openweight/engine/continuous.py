@@ -218,9 +218,13 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
     resume(i, reply) may return tokens to append to a finished reply (a tool's answer, say); the
     reply then goes on, within the same max_new_tokens for all it holds.
     """
-    engine = Engine(model, max_batch=max_batch)
+    # No reply outgrows its prompt + max_new_tokens (tool results count against it): a cache that long
+    # (not the model's whole context) is ~20x smaller for short replies at a large batch.
+    longest = max((len(p) for p in prompts), default=0) + max_new_tokens
+    engine = Engine(model, max_batch=max_batch, max_context=longest)
     replies: list[list[int]] = [[] for _ in prompts]
     pending = [len(prompts)]
+    resumed: list[int] = []  # replies to submit again, after the step that finished them
 
     def submit(i: int) -> None:
         budget = min(max_new_tokens, engine.max_context - len(prompts[i])) - len(replies[i])
@@ -231,6 +235,9 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
                               frozenset(stop_ids), seeds[i] if seeds else None))
 
     def emitted(i: int, token: int | None, reason: str | None) -> None:
+        # Does not submit itself: a callback that reached the engine would make a reference cycle
+        # (engine -> request -> callback -> engine) that keeps the whole cache alive until the garbage
+        # collector runs; GRPO's rollouts piled up 20 GB of them.
         if token is not None:
             replies[i].append(token)
         if reason is None:
@@ -238,7 +245,7 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
         more = resume(i, replies[i]) if resume is not None and reason in ("stop", "length") else None
         if more:
             replies[i] += more
-            submit(i)
+            resumed.append(i)
         else:
             pending[0] -= 1
 
@@ -247,4 +254,6 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
     with torch.inference_mode():
         while pending[0]:
             engine.step()
+            while resumed:
+                submit(resumed.pop(0))
     return replies
