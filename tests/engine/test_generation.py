@@ -102,8 +102,18 @@ def test_generate_all_goes_on_after_resume_and_frees_its_cache_at_once():
     try:
         every_token_stops = set(range(mini.config.vocab_size))
         replies = generate_all(mini.model, prompts, 12, every_token_stops, max_batch=2, resume=resume)
-        assert not [o for o in gc.get_objects() if isinstance(o, Engine)]
+        assert not [o for o in gc.get_objects() if type(o) is Engine]
     finally:
         gc.enable()
     for i, reply in enumerate(replies):  # a token, the one resume added, then one more
         assert len(reply) == 3 and reply[1] == added[i][0]
+
+
+def test_generate_all_ends_a_reply_whose_resume_used_up_its_budget():
+    from openweight.engine.continuous import generate_all
+
+    mini = openweight.load()
+    tool_result = mini.tokenizer.encode(" 42 and more")
+    replies = generate_all(mini.model, [mini.tokenizer.encode("What is 12 + 30?")], len(tool_result),
+                           set(range(mini.config.vocab_size)), resume=lambda i, reply: tool_result)
+    assert replies[0][1:] == tool_result  # the first token, the result, and nothing generated after

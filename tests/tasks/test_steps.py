@@ -44,9 +44,13 @@ def test_divide_reads_the_dividend_from_the_left(n, d):
     table, *lines = lines
     assert table == ", ".join(f"{d}*{q}={d * q}" for q in range(1, 10))
     assert [line.split(" ")[0] for line in lines] == [str(n)[i:] for i in range(len(str(n)))]
-    for line in lines:  # the multiple taken is the largest that fits: what is left is less than d
-        current, taken, left = re.fullmatch(r"\S+ r\d+: (\d+), \d+\*\d+=(\d+), \d+-\d+=(\d+); \d+", line).groups()
-        assert int(current) - int(taken) == int(left) < d
+    remainder = 0
+    for line in lines:  # each line: the remainder carried, the largest multiple of d that fits, what is left
+        carried, current, divisor, q, taken, current_again, taken_again, left = map(int, re.fullmatch(
+            r"\d+ r(\d+): (\d+), (\d+)\*(\d)=(\d+), (\d+)-(\d+)=(\d+); \d+", line).groups())
+        assert (carried, divisor, taken, current_again, taken_again) == (remainder, d, d * q, current, taken)
+        assert current - taken == left < d
+        remainder = left
 
 
 @given(numbers, numbers)

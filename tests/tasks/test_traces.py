@@ -7,7 +7,8 @@ import pytest
 from openweight import harmony
 from openweight.tasks import FAMILIES
 from openweight.tasks.step_check import check_steps
-from openweight.tasks.traces import EFFORTS, conversation
+from openweight.tasks.base import Problem
+from openweight.tasks.traces import EFFORTS, conversation, reasoning
 
 def steps_checked(text: str) -> int:
     """How many arithmetic equalities the text writes; fails on a false one."""
@@ -53,3 +54,22 @@ def test_with_the_tool_big_products_go_to_it_and_small_work_is_done_by_hand():
     small = FAMILIES["add_sub"].sample(rng, 3)
     messages = conversation(small, "high", rng, with_tool=True)
     assert messages[1]["role"] == "developer" and not any(m.get("recipient") for m in messages)
+
+
+@pytest.mark.parametrize("numbers, order", [((380, 889, 389, 56), "ascending"), ((7, 7, 0, 7), "descending"),
+                                            ((5, 5, 5), "ascending"), ((42,), "descending")])
+def test_sorting_picks_by_digit_columns_and_checks_every_neighbour(numbers, order):
+    """Each pick line ends with the chosen number, zero-padded, alone among the numbers still tied (or
+    tied only with equal ones); the check chain puts the right sign between every pair of neighbours."""
+    answer = sorted(numbers, reverse=order == "descending")
+    problem = Problem("sorting", "", ", ".join(map(str, answer)), (numbers, order), 1, None)
+    *picks, check = reasoning(problem, "high", random.Random(0)).splitlines()[1:]
+    width = max(len(str(n)) for n in numbers)
+    for line, chosen, position in zip(picks, answer, range(1, len(answer) + 1)):
+        head = line.split(" Sorted: ")[0].rstrip(".")
+        last_tied = head.split(" Only ")[1] if " Only " in head else head.split(": ")[-1]
+        assert set(last_tied.split(", ")) == {str(chosen).zfill(width)}, line
+        assert line.endswith(f"Sorted: {', '.join(map(str, answer[:position]))}.")
+    sign = "<" if order == "ascending" else ">"
+    chain = " ".join(f"{a} {sign if a != b else '='}" for a, b in zip(answer, answer[1:]))
+    assert check.startswith(f"Check: {chain} {answer[-1]};".replace("  ", " ")) and len(picks) == len(answer)

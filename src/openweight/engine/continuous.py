@@ -218,6 +218,8 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
     resume(i, reply) may return tokens to append to a finished reply (a tool's answer, say); the
     reply then goes on, within the same max_new_tokens for all it holds.
     """
+    if not prompts:
+        return []
     # No reply outgrows its prompt + max_new_tokens (tool results count against it): a cache that long
     # (not the model's whole context) is ~20x smaller for short replies at a large batch.
     longest = max((len(p) for p in prompts), default=0) + max_new_tokens
@@ -235,9 +237,9 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
                               frozenset(stop_ids), seeds[i] if seeds else None))
 
     def emitted(i: int, token: int | None, reason: str | None) -> None:
-        # Does not submit itself: a callback that reached the engine would make a reference cycle
-        # (engine -> request -> callback -> engine) that keeps the whole cache alive until the garbage
-        # collector runs; GRPO's rollouts piled up 20 GB of them.
+        # Does not call submit: the two closures would then refer to each other, a cycle holding
+        # submit's engine, and so the whole cache, until the garbage collector runs (GRPO's rollouts
+        # piled up 20 GB of them).
         if token is not None:
             replies[i].append(token)
         if reason is None:
@@ -254,6 +256,7 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
     with torch.inference_mode():
         while pending[0]:
             engine.step()
-            while resumed:
-                submit(resumed.pop(0))
+            for i in resumed:
+                submit(i)
+            resumed.clear()
     return replies

@@ -96,7 +96,8 @@ def divide(n: int, d: int) -> tuple[list[str], int, int]:
     """Lines of long division of n >= 0 by d > 0 from the left, the quotient and the remainder.
 
     The times table of d comes first; each line then takes the next digit after the remainder so
-    far, copies the largest multiple that fits and subtracts it: '88 r2: 28, 12*2=24, 28-24=4; 052'
+    far, copies the largest multiple that fits (d*0=0 when none does) and subtracts it:
+    '88 r2: 28, 12*2=24, 28-24=4; 052'
     reads 'digits left 88, remainder 2: 28 holds 12*2=24, 4 left over, quotient so far 052'.
     Picking from a written table is a comparison; recalling 28 // 12 is what a small model gets wrong.
     """

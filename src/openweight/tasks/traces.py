@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Callable
 
 from .base import Problem
 from .countdown import evaluate
@@ -145,7 +146,7 @@ def _sorting(p: Problem, effort: str) -> str:
     return "\n".join(lines)
 
 
-def _digit_pick(written: list[str], pick, word: str) -> str:
+def _digit_pick(written: list[str], pick: Callable[..., str], word: str) -> str:
     """'Left 59, 62, 22. 1st digits 5, 6, 2: smallest 2: 22.' Columns from the left, keeping the
     numbers tied on the best digit, until one is left or the digits run out (equal numbers)."""
     text, tied, column = f"Left {', '.join(written)}.", written, 0
@@ -155,10 +156,11 @@ def _digit_pick(written: list[str], pick, word: str) -> str:
         tied = [n for n in tied if n[column] == best]
         column += 1
         text += f" {_ordinal(column)} digits {', '.join(digits)}: {word} {best}: {', '.join(tied)}."
-    return text if len(tied) > 1 or column else text + f" Only {tied[0]}."
+    return text + f" Only {written[0]}." if len(written) == 1 else text
 
 
 def _ordinal(n: int) -> str:
+    """1 -> '1st', 2 -> '2nd', 3 -> '3rd' (numbers have at most 3 digits here)."""
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
 
