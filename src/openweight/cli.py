@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from .cpu import use_physical_cores
 from .errors import GenerationError, OpenweightError
 from .memory import return_freed_memory
 
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     i.set_defaults(run=info)
 
     args = parser.parse_args(argv)
+    use_physical_cores()
     if args.command != "train":  # training reuses its big buffers every step: keep glibc's heap for them
         return_freed_memory()
     if args.command == "serve" and not args.model:

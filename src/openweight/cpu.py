@@ -1,0 +1,66 @@
+"""How many threads PyTorch runs: the physical cores this process may use.
+
+PyTorch counts the host's physical cores, whatever the process is allowed: in a container limited
+to 2 CPUs on a 64-core host it starts 64 threads, which then wait on each other at every operator.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import torch
+
+_CGROUP = Path("/sys/fs/cgroup")
+
+
+def usable_cores() -> int:
+    """Physical cores among the CPUs this process may run on (its affinity), at most its cgroup's
+    CPU quota. Two hyper-threads of one core share its arithmetic units: one thread per core."""
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = len({_core_of(cpu) for cpu in cpus})
+    quota = _cgroup_quota()
+    return max(1, min(cores, quota) if quota else cores)
+
+
+def _core_of(cpu: int) -> tuple[str, str]:
+    topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+    try:
+        return (topology / "physical_package_id").read_text().strip(), (topology / "core_id").read_text().strip()
+    except OSError:  # no topology to read (not Linux): count logical CPUs
+        return "cpu", str(cpu)
+
+
+def cpu_quota(cpu_max: str) -> int | None:
+    """CPUs a cgroup v2 `cpu.max` allows ('200000 100000': quota and period in microseconds -> 2;
+    '150000 100000' -> 2, a started CPU is a thread; 'max 100000' -> None, no limit)."""
+    quota, period = cpu_max.split()[:2]
+    return None if quota == "max" else max(1, math.ceil(int(quota) / int(period)))
+
+
+def _cgroup_quota() -> int | None:
+    """The tightest cpu.max from this process's cgroup (v2) up to the root, if any sets one."""
+    try:
+        line = next(line for line in Path("/proc/self/cgroup").read_text().splitlines() if line.startswith("0::"))
+    except (OSError, StopIteration):
+        return None
+    folder, quotas = _CGROUP / line[3:].strip("/"), []
+    for path in (folder, *folder.parents):
+        try:
+            quota = cpu_quota((path / "cpu.max").read_text())
+        except (OSError, ValueError):
+            quota = None
+        if quota:
+            quotas.append(quota)
+        if path == _CGROUP:
+            break
+    return min(quotas, default=None)
+
+
+def use_physical_cores() -> int:
+    """Set torch's intra-op threads to usable_cores(), unless OMP_NUM_THREADS or MKL_NUM_THREADS
+    already chose (torchrun sets OMP_NUM_THREADS for its processes). Returns the thread count."""
+    if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
+        torch.set_num_threads(usable_cores())
+    return torch.get_num_threads()
