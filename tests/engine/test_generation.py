@@ -117,3 +117,27 @@ def test_generate_all_ends_a_reply_whose_resume_used_up_its_budget():
     replies = generate_all(mini.model, [mini.tokenizer.encode("What is 12 + 30?")], len(tool_result),
                            set(range(mini.config.vocab_size)), resume=lambda i, reply: tool_result)
     assert replies[0][1:] == tool_result  # the first token, the result, and nothing generated after
+
+
+def test_prompts_of_one_length_prefill_together_with_the_same_replies(monkeypatch):
+    """Requests in line with prompts of one length (a GRPO group) are prefilled in one forward; the
+    replies are those of prefilling them one at a time."""
+    from openweight.engine.continuous import Engine, generate_all
+
+    mini = openweight.load()
+    prompts = [mini.tokenizer.encode(f"What is {a} + {b}?") for a, b in ((12, 30), (45, 17), (88, 11))] * 3
+    prompts.append(mini.tokenizer.encode("Sort in ascending order: 5, 3, 9"))
+    assert len({len(p) for p in prompts[:-1]}) == 1 and len(prompts[-1]) != len(prompts[0])
+    prefills = []
+    hook = mini.model.register_forward_hook(lambda module, args, out: prefills.append(tuple(args[0].shape))
+                                            if args[0].shape[1] > 1 else None)
+    try:
+        together = generate_all(mini.model, prompts, 8, set(), max_batch=16)
+        grouped, prefills[:] = list(prefills), []
+        monkeypatch.setattr(Engine, "admit_tokens", 1)  # room for one prompt a forward
+        alone = generate_all(mini.model, prompts, 8, set(), max_batch=16)
+    finally:
+        hook.remove()
+    assert together == alone
+    assert grouped == [(9, len(prompts[0])), (1, len(prompts[-1]))]
+    assert prefills == [(1, len(prompts[0]))] * 9 + [(1, len(prompts[-1]))]

@@ -1,7 +1,9 @@
 """Continuous batching: one loop serves every request, sharing each decode step among them.
 
 Requests join between decode steps and leave as soon as they finish. A new request's prompt is
-prefilled a chunk per loop turn, so the streams already running keep moving while it loads.
+prefilled a chunk per loop turn, so the streams already running keep moving while it loads; the
+requests right behind it in line with prompts of the same length (a GRPO group, one template filled
+in) are prefilled with it, in one forward.
 Tokens go back through each request's `emit` callback, called from the engine's thread.
 """
 
@@ -57,6 +59,8 @@ class EngineStats:
 class Engine:
     """Serves Requests for one model with up to `max_batch` sequences decoding together."""
 
+    admit_tokens = 1024  # prompt tokens (per chunk) that requests admitted together may prefill at once
+
     def __init__(self, model, max_batch: int = 16, max_context: int | None = None, prefill_chunk: int = 256):
         self.model = model
         self.max_batch = max_batch
@@ -65,7 +69,7 @@ class Engine:
         self.prefill_chunk = prefill_chunk
         self.cache = SlotCache(model.config, max_batch, self.max_context, prefill_chunk, model.dtype)
         self.rows: list[Request] = []  # decoding, in rows 0..n-1
-        self.loading: Request | None = None  # being prefilled, in row n
+        self.loading: list[Request] = []  # being prefilled together (prompts of one length), rows n, n+1, ...
         self.waiting: deque[Request] = deque()
         self.stats = EngineStats()
         self._wake = threading.Condition()
@@ -113,12 +117,12 @@ class Engine:
                     self.step()
                 except Exception:  # a failed step fails the requests in it, not the engine
                     log.exception("engine step failed")
-                    for request in [*self.rows, *([self.loading] if self.loading else [])]:
+                    for request in [*self.rows, *self.loading]:
                         request.emit(None, "error")
-                    self.rows, self.loading = [], None
+                    self.rows, self.loading = [], []
                     for row in range(self.max_batch):
                         self.cache.clear(row)
-        for request in [*self.rows, *self.waiting, *([self.loading] if self.loading else [])]:
+        for request in [*self.rows, *self.waiting, *self.loading]:
             request.emit(None, "cancelled")
 
     def step(self) -> None:
@@ -134,39 +138,54 @@ class Engine:
                 self.waiting.remove(request)
                 request.emit(None, "cancelled")
             self.stats.waiting = len(self.waiting)
-        if self.loading is not None and self.loading.cancelled:
-            self.cache.clear(len(self.rows))
-            self.loading.emit(None, "cancelled")
-            self.loading = None
+        if any(r.cancelled for r in self.loading):  # the others start their prefill again, first in line
+            for offset, request in enumerate(self.loading):
+                self.cache.clear(len(self.rows) + offset)
+                if request.cancelled:
+                    request.emit(None, "cancelled")
+                request.prefilled = 0
+            with self._wake:
+                self.waiting.extendleft(reversed([r for r in self.loading if not r.cancelled]))
+                self.stats.waiting = len(self.waiting)
+            self.loading = []
         for request in [r for r in self.rows if r.cancelled]:
             self._release(request, None, "cancelled")
 
+    def _admit(self) -> None:
+        """Move the first waiting request, and those right behind it with prompts of its length, to the
+        rows after the decoding ones (as many as fit, within admit_tokens a chunk)."""
+        with self._wake:
+            length = len(self.waiting[0].prompt)
+            most = min(self.max_batch - len(self.rows), max(1, self.admit_tokens // min(length, self.prefill_chunk)))
+            while self.waiting and len(self.loading) < most and len(self.waiting[0].prompt) == length:
+                self.loading.append(self.waiting.popleft())
+            self.stats.waiting = len(self.waiting)
+        for row in range(len(self.rows), len(self.rows) + len(self.loading)):
+            self.cache.clear(row)
+
     def _prefill_chunk(self) -> None:
-        if self.loading is None:
+        if not self.loading:
             if not self.waiting or len(self.rows) >= self.max_batch:
                 return
-            with self._wake:
-                self.loading = self.waiting.popleft()
-                self.stats.waiting = len(self.waiting)
-            self.cache.clear(len(self.rows))
-        request, row = self.loading, len(self.rows)
-        start = request.prefilled
-        chunk = request.prompt[start:start + self.prefill_chunk]
-        ids = torch.tensor([chunk])
-        positions = torch.arange(start, start + len(chunk))[None]
-        logits = self.model(ids, positions, self.cache.step(slice(row, row + 1)), last_only=True)  # [1, 1, vocab]
-        request.prefilled += len(chunk)
-        self.stats.prefill_tokens += len(chunk)
-        if request.prefilled < len(request.prompt):
+            self._admit()
+        first, count = len(self.rows), len(self.loading)
+        start = self.loading[0].prefilled
+        ids = torch.tensor([r.prompt[start:start + self.prefill_chunk] for r in self.loading])  # [count, chunk]
+        positions = torch.arange(start, start + ids.shape[1]).repeat(count, 1)  # [count, chunk]
+        logits = self.model(ids, positions, self.cache.step(slice(first, first + count)), last_only=True)
+        for request in self.loading:  # logits [count, 1, vocab]
+            request.prefilled += ids.shape[1]
+        self.stats.prefill_tokens += ids.numel()
+        if start + ids.shape[1] < len(self.loading[0].prompt):
             return
-        self.loading = None
-        vocab = logits.shape[-1]
-        request.seen = torch.zeros(vocab, dtype=torch.bool)
-        request.seen[torch.tensor(request.prompt)] = True
-        if request.seed is not None:
-            request.generator = torch.Generator().manual_seed(request.seed)
-        self.rows.append(request)
-        self._take(request, logits[0, -1])
+        loaded, self.loading = self.loading, []
+        self.rows += loaded  # all in their rows before any can finish (and move another)
+        for request, row_logits in zip(loaded, logits[:, -1]):
+            request.seen = torch.zeros(row_logits.shape[-1], dtype=torch.bool)
+            request.seen[torch.tensor(request.prompt)] = True
+            if request.seed is not None:
+                request.generator = torch.Generator().manual_seed(request.seed)
+            self._take(request, row_logits)
 
     def _decode(self) -> None:
         n = len(self.rows)
@@ -204,8 +223,8 @@ class Engine:
             self.rows[row] = self.rows[last]
         self.rows.pop()
         self.cache.clear(last)
-        if self.loading is not None:  # the request being prefilled sits right after the decoding rows
-            self.cache.move(last + 1, last)
+        for offset in range(len(self.loading)):  # the requests being prefilled sit right after the decoding rows
+            self.cache.move(last + 1 + offset, last + offset)
         request.emit(token, reason)
 
 

@@ -74,7 +74,7 @@ class Metrics:
         lines += [f'openweight_batch_size{{model="{m}"}} {e.stats.batch_size}' for m, e in engines.items()]
         lines += ["# HELP openweight_active_sequences Sequences holding a batch row (decoding or being prefilled).",
                   "# TYPE openweight_active_sequences gauge"]
-        lines += [f'openweight_active_sequences{{model="{m}"}} {len(e.rows) + (e.loading is not None)}'
+        lines += [f'openweight_active_sequences{{model="{m}"}} {len(e.rows) + len(e.loading)}'
                   for m, e in engines.items()]
         lines += ["# HELP openweight_decode_steps_total Batched decode steps run.",
                   "# TYPE openweight_decode_steps_total counter"]
