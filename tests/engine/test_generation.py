@@ -119,10 +119,10 @@ def test_generate_all_ends_a_reply_whose_resume_used_up_its_budget():
     assert replies[0][1:] == tool_result  # the first token, the result, and nothing generated after
 
 
-def test_prompts_of_one_length_prefill_together_with_the_same_replies(monkeypatch):
+def test_prompts_of_one_length_prefill_together_with_the_same_replies():
     """Requests in line with prompts of one length (a GRPO group) are prefilled in one forward; the
-    replies are those of prefilling them one at a time."""
-    from openweight.engine.continuous import Engine, generate_all
+    replies are those of each prompt alone."""
+    from openweight.engine.continuous import generate_all
 
     mini = openweight.load()
     prompts = [mini.tokenizer.encode(f"What is {a} + {b}?") for a, b in ((12, 30), (45, 17), (88, 11))] * 3
@@ -133,11 +133,59 @@ def test_prompts_of_one_length_prefill_together_with_the_same_replies(monkeypatc
                                             if args[0].shape[1] > 1 else None)
     try:
         together = generate_all(mini.model, prompts, 8, set(), max_batch=16)
-        grouped, prefills[:] = list(prefills), []
-        monkeypatch.setattr(Engine, "admit_tokens", 1)  # room for one prompt a forward
-        alone = generate_all(mini.model, prompts, 8, set(), max_batch=16)
     finally:
         hook.remove()
-    assert together == alone
-    assert grouped == [(9, len(prompts[0])), (1, len(prompts[-1]))]
-    assert prefills == [(1, len(prompts[0]))] * 9 + [(1, len(prompts[-1]))]
+    assert prefills == [(9, len(prompts[0])), (1, len(prompts[-1]))]
+    assert together == [generate_all(mini.model, [p], 8, set())[0] for p in prompts]
+
+
+def test_a_loading_group_survives_a_cancel_a_release_and_a_finish_on_its_first_token():
+    """Three equal 3-chunk prompts load together while another request decodes and ends (the group's
+    last row moves up); one of the three is cancelled after its first chunk, one stops on its first token. Each request finishes
+    once, the others' replies are what they are alone, and no row is left holding a length."""
+    from openweight.engine.continuous import Engine, Request, generate_all
+
+    mini = openweight.load()
+    encode = mini.tokenizer.encode
+    group = [encode(text) for text in ("What is 123 + 456?", "What is 789 + 120?", "What is 345 + 670?")]
+    assert len({len(p) for p in group}) == 1 and len(group[0]) > 8
+    first_token = generate_all(mini.model, [group[2]], 1, set())[0][0]
+    finishes: dict[int, list] = {i: [] for i in range(4)}
+    tokens: dict[int, list] = {i: [] for i in range(4)}
+
+    def emit_to(i):
+        def emit(token, reason):
+            if token is not None:
+                tokens[i].append(token)
+            if reason is not None:
+                finishes[i].append(reason)
+        return emit
+
+    engine = Engine(mini.model, max_batch=8, prefill_chunk=4, admit_tokens=64)
+    decoding = Request(encode("Hi"), 3, emit_to(3))
+    engine.submit(decoding)
+    engine.step()  # "Hi" prefilled, its first token drawn, and a second decoded
+    requests = [Request(group[0], 6, emit_to(0)), Request(group[1], 6, emit_to(1)),
+                Request(group[2], 6, emit_to(2), stop_ids=frozenset({first_token}))]
+    for request in requests:
+        engine.submit(request)
+    engine.step()  # the three load their first chunk together; "Hi" decodes its last token and leaves
+    assert {id(r) for r in engine.loading} == {id(r) for r in requests} and finishes[3] == ["length"]
+    engine.cancel(requests[0])  # its row, in the middle of the group, goes to the one after it
+    while engine.rows or engine.loading or engine.waiting:
+        engine.step()
+    assert finishes == {0: ["cancelled"], 1: ["length"], 2: ["stop"], 3: ["length"]}
+    assert tokens[1] == generate_all(mini.model, [group[1]], 6, set())[0] and tokens[2] == [first_token]
+    assert tokens[3] == generate_all(mini.model, [encode("Hi")], 3, set())[0]
+    assert not engine.cache.lengths.any()
+
+
+def test_the_engine_refuses_an_empty_prompt_and_requests_once_stopped():
+    from openweight.engine.continuous import Engine, Request
+
+    engine = Engine(openweight.load().model, max_batch=2).start()
+    with pytest.raises(ValueError, match="at least one token"):
+        engine.submit(Request([], 4, lambda token, reason: None))
+    engine.stop()
+    with pytest.raises(RuntimeError, match="stopped"):
+        engine.submit(Request([1, 2], 4, lambda token, reason: None))

@@ -57,16 +57,20 @@ class EngineStats:
 
 
 class Engine:
-    """Serves Requests for one model with up to `max_batch` sequences decoding together."""
+    """Serves Requests for one model with up to `max_batch` sequences decoding together.
 
-    admit_tokens = 1024  # prompt tokens (per chunk) that requests admitted together may prefill at once
+    A loop turn prefills at most `admit_tokens` prompt tokens (default: one chunk), which is how long
+    the running streams wait for a new one; a larger budget admits more requests at once (offline
+    batches, `generate_all`)."""
 
-    def __init__(self, model, max_batch: int = 16, max_context: int | None = None, prefill_chunk: int = 256):
+    def __init__(self, model, max_batch: int = 16, max_context: int | None = None, prefill_chunk: int = 256,
+                 admit_tokens: int | None = None):
         self.model = model
         self.max_batch = max_batch
         self.max_context = min(max_context or model.config.max_position_embeddings,
                                model.config.max_position_embeddings)
         self.prefill_chunk = prefill_chunk
+        self.admit_tokens = admit_tokens or prefill_chunk
         self.cache = SlotCache(model.config, max_batch, self.max_context, prefill_chunk, model.dtype)
         self.rows: list[Request] = []  # decoding, in rows 0..n-1
         self.loading: list[Request] = []  # being prefilled together (prompts of one length), rows n, n+1, ...
@@ -78,10 +82,14 @@ class Engine:
 
     # ---- the outside: any thread ------------------------------------------------------------
     def submit(self, request: Request) -> None:
+        if not request.prompt:
+            raise ValueError("a request needs a prompt of at least one token")
         if len(request.prompt) + request.max_new_tokens > self.max_context:
             raise ValueError(f"prompt of {len(request.prompt)} tokens + max_new_tokens={request.max_new_tokens} "
                              f"exceeds the context of {self.max_context} tokens")
         with self._wake:
+            if self._stopped:
+                raise RuntimeError("the engine has stopped")
             self.waiting.append(request)
             self.stats.waiting = len(self.waiting)
             self._wake.notify()
@@ -122,7 +130,10 @@ class Engine:
                     self.rows, self.loading = [], []
                     for row in range(self.max_batch):
                         self.cache.clear(row)
-        for request in [*self.rows, *self.waiting, *self.loading]:
+        with self._wake:
+            unfinished = [*self.rows, *self.waiting, *self.loading]
+            self.waiting.clear()
+        for request in unfinished:
             request.emit(None, "cancelled")
 
     def step(self) -> None:
@@ -138,16 +149,19 @@ class Engine:
                 self.waiting.remove(request)
                 request.emit(None, "cancelled")
             self.stats.waiting = len(self.waiting)
-        if any(r.cancelled for r in self.loading):  # the others start their prefill again, first in line
-            for offset, request in enumerate(self.loading):
-                self.cache.clear(len(self.rows) + offset)
-                if request.cancelled:
+        cancelled = [r.cancelled for r in self.loading]  # read once: another thread may cancel meanwhile
+        if any(cancelled):  # the others move up over the freed rows and go on loading
+            first, kept = len(self.rows), 0
+            for offset, (request, gone) in enumerate(zip(self.loading, cancelled)):
+                if gone:
                     request.emit(None, "cancelled")
-                request.prefilled = 0
-            with self._wake:
-                self.waiting.extendleft(reversed([r for r in self.loading if not r.cancelled]))
-                self.stats.waiting = len(self.waiting)
-            self.loading = []
+                    continue
+                if offset != kept:
+                    self.cache.move(first + offset, first + kept)
+                kept += 1
+            for row in range(first + kept, first + len(self.loading)):
+                self.cache.clear(row)
+            self.loading = [r for r, gone in zip(self.loading, cancelled) if not gone]
         for request in [r for r in self.rows if r.cancelled]:
             self._release(request, None, "cancelled")
 
@@ -156,7 +170,8 @@ class Engine:
         rows after the decoding ones (as many as fit, within admit_tokens a chunk)."""
         with self._wake:
             length = len(self.waiting[0].prompt)
-            most = min(self.max_batch - len(self.rows), max(1, self.admit_tokens // min(length, self.prefill_chunk)))
+            chunk = min(length, self.prefill_chunk)
+            most = min(self.max_batch - len(self.rows), max(1, self.admit_tokens // chunk))
             while self.waiting and len(self.loading) < most and len(self.waiting[0].prompt) == length:
                 self.loading.append(self.waiting.popleft())
             self.stats.waiting = len(self.waiting)
@@ -172,8 +187,9 @@ class Engine:
         start = self.loading[0].prefilled
         ids = torch.tensor([r.prompt[start:start + self.prefill_chunk] for r in self.loading])  # [count, chunk]
         positions = torch.arange(start, start + ids.shape[1]).repeat(count, 1)  # [count, chunk]
-        logits = self.model(ids, positions, self.cache.step(slice(first, first + count)), last_only=True)
-        for request in self.loading:  # logits [count, 1, vocab]
+        logits = self.model(ids, positions, self.cache.step(slice(first, first + count)),
+                            last_only=True)  # [count, 1, vocab]
+        for request in self.loading:
             request.prefilled += ids.shape[1]
         self.stats.prefill_tokens += ids.numel()
         if start + ids.shape[1] < len(self.loading[0].prompt):
@@ -223,8 +239,9 @@ class Engine:
             self.rows[row] = self.rows[last]
         self.rows.pop()
         self.cache.clear(last)
-        for offset in range(len(self.loading)):  # the requests being prefilled sit right after the decoding rows
-            self.cache.move(last + 1 + offset, last + offset)
+        if self.loading:  # they sit right after the decoding rows: the last of them fills the gap
+            self.cache.move(last + len(self.loading), last)
+            self.loading.insert(0, self.loading.pop())
         request.emit(token, reason)
 
 
@@ -242,7 +259,7 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
     # No reply outgrows its prompt + max_new_tokens (tool results count against it): a cache that long
     # (not the model's whole context) is ~20x smaller for short replies at a large batch.
     longest = max((len(p) for p in prompts), default=0) + max_new_tokens
-    engine = Engine(model, max_batch=max_batch, max_context=longest)
+    engine = Engine(model, max_batch=max_batch, max_context=longest, admit_tokens=1024)  # no stream waits
     replies: list[list[int]] = [[] for _ in prompts]
     pending = [len(prompts)]
     resumed: list[int] = []  # replies to submit again, after the step that finished them
