@@ -7,7 +7,7 @@ import pytest
 
 from openweight import harmony
 from openweight.chat.harmony import SPECIAL_TOKENS
-from openweight.evaluate.tasks import distinct_problems, report, wilson_interval
+from openweight.evaluate.tasks import Cell, distinct_problems, report, wilson_interval
 from openweight.tasks import FAMILIES
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
@@ -74,9 +74,20 @@ def test_eval_command_writes_json_and_markdown(make_hf_model, tokenizer, tmp_pat
     assert [(c["family"], c["effort"]) for c in data["cells"]] == [
         ("add_sub", "low"), ("add_sub", "high"), ("sorting", "low"), ("sorting", "high")]
     assert all(c["problems"] == 3 and 0 <= c["accuracy"] <= 1 for c in data["cells"])
+    assert all(sum(v["problems"] for v in c["by_difficulty"].values()) == 3 for c in data["cells"])
     assert "| add_sub |" in (tmp_path / "eval" / "eval.md").read_text()
     _, table = report([], "empty")
     assert table.startswith("### empty")
+
+
+def test_report_breaks_a_mixed_cell_down_by_difficulty():
+    mixed = Cell("sorting", "high", None, 10, 7, 10, 300.0, False, {1: [5, 5], 2: [2, 5]})
+    fixed = Cell("countdown", "low", 2, 4, 1, 4, 3.0, False, {2: [1, 4]})
+    data, table = report([mixed, fixed], "t")
+    assert data["cells"][0]["by_difficulty"] == {"1": {"problems": 5, "accuracy": 1.0},
+                                                 "2": {"problems": 5, "accuracy": 0.4}}
+    rows = table.splitlines()
+    assert rows[-2].endswith("| 10 | 1: 100% · 2: 40% |") and rows[-1].endswith("| 4 | - |")
 
 
 def test_calculate_is_exact_and_explains_bad_input():

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -41,6 +41,7 @@ class Cell:
     well_formed: int
     reasoning_tokens: float
     with_tool: bool = False
+    by_level: dict[int, list[int]] = field(default_factory=dict)  # difficulty -> [correct, problems]
 
     @property
     def accuracy(self) -> float:
@@ -74,13 +75,17 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
     items = distinct_problems(family, problems, seed, difficulty)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
+    by_level: dict[int, list[int]] = {}
     for problem, reply in zip(items, replies_with_tools(lm, prompts, max_new_tokens, max_batch=batch_size)):
         score = score_reply(problem, reply, lm.tokenizer)
         correct += score.correct
         formed += score.well_formed
         reasoning += score.reasoning_tokens
+        level = by_level.setdefault(problem.difficulty, [0, 0])
+        level[0] += score.correct
+        level[1] += 1
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
-                with_tool)
+                with_tool, dict(sorted(by_level.items())))
 
 
 def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
@@ -105,14 +110,17 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
         low, high = wilson_interval(c.correct, c.problems)
         rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
                      "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
-                     "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool})
-    lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n |",
-             "|---|---|---|---|---|---:|---:|"]
+                     "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool,
+                     "by_difficulty": {str(level): {"problems": n, "accuracy": right / n}
+                                       for level, (right, n) in c.by_level.items()}})
+    lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n "
+             "| by difficulty |", "|---|---|---|---|---|---:|---:|---|"]
     for r in rows:
         tool = "calculate" if r["tool"] else "-"
+        levels = " · ".join(f"{level}: {100 * v['accuracy']:.0f}%" for level, v in r["by_difficulty"].items())
         lines.append(f"| {r['family']} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
-                     f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | {r['reasoning_tokens']:.0f} | "
-                     f"{r['problems']} |")
+                     f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
+                     f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
 
 
