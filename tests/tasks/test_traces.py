@@ -1,6 +1,7 @@
 """Every trace reaches the right answer through steps that are themselves right, at every effort."""
 
 import random
+import re
 
 import pytest
 
@@ -8,6 +9,7 @@ from openweight import harmony
 from openweight.tasks import FAMILIES
 from openweight.tasks.step_check import check_steps
 from openweight.tasks.base import Problem
+from openweight.tasks.countdown import evaluate
 from openweight.tasks.traces import EFFORTS, conversation, reasoning
 
 def steps_checked(text: str) -> int:
@@ -73,3 +75,26 @@ def test_sorting_picks_by_digit_columns_and_checks_every_neighbour(numbers, orde
     sign = "<" if order == "ascending" else ">"
     chain = " ".join(f"{a} {sign if a != b else '='}" for a, b in zip(answer, answer[1:]))
     assert check.startswith(f"Check: {chain} {answer[-1]};".replace("  ", " ")) and len(picks) == len(answer)
+
+
+def test_countdown_high_effort_tries_near_misses_then_the_answer():
+    """Every try but the last misses the target by its own worked-out value and differs from the
+    answer in one term (an operator or a given number); the last try is the answer."""
+    rng = random.Random(4)
+    tries_seen = 0
+    for _ in range(60):
+        problem = FAMILIES["countdown"].sample(rng, 2)
+        numbers, target = problem.data
+        lines = reasoning(problem, "high", rng).splitlines()
+        *misses, found = [line for line in lines if line.startswith("Try ")]
+        assert found.startswith(f"Try {problem.answer}: ") and found.endswith("Found it.")
+        for line in misses:
+            expression, rest = line[len("Try "):].split(": ", 1)
+            value = evaluate(expression)[0]
+            assert rest.endswith(f". {value}, not {target}.") and value != target, line
+            changed = [(a, b) for a, b in zip(re.findall(r"\d+|[-+*/]", expression),
+                                              re.findall(r"\d+|[-+*/]", problem.answer)) if a != b]
+            assert len(changed) == 1, (line, problem.answer)
+            assert changed[0][0] in "+-*/" or int(changed[0][0]) in numbers
+        tries_seen += len(misses)
+    assert tries_seen >= 60  # one to three misses a problem, when the answer has neighbours

@@ -47,6 +47,11 @@ def test_a_good_recipe_loads(tmp_path):
     (("GRPO = dict(", "GRPO = None\nUNUSED = dict("), None),  # no GRPO stage
     (('EXPORT_FROM = "sft"', 'EXPORT_FROM = "grpo"\nGRPO = None'), "'EXPORT_FROM' must be 'sft', got 'grpo'"),
     (("tool_fraction=0.2,", "tool_fraction=0.2, epochs=2,"), "SFT: unknown key 'epochs'"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, difficulty_weights={'countdown': [1, 2, 1]},"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, difficulty_weights={'countdown': [1, 2]},"),
+     "'SFT.difficulty_weights['countdown']' must be 3 weights >= 0 (levels 1 to 3), not all 0, got [1, 2]"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, difficulty_weights={'linear': [1, 1, 1]},"),
+     "'SFT.difficulty_weights' must be keyed by families of SFT.mixture, got 'linear'"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),

@@ -9,15 +9,20 @@ from .traces import EFFORTS, conversation
 
 
 def task_conversations(count: int, seed: int, weights: dict[str, float], tool_fraction: float = 0.2,
-                       split: str = "train") -> list[list[dict]]:
-    """`count` conversations: families drawn by `weights`, difficulty and effort uniformly, and the
-    calculate tool offered in `tool_fraction` of them. The same seed gives the same conversations."""
+                       split: str = "train", difficulty_weights: dict[str, list[float]] | None = None
+                       ) -> list[list[dict]]:
+    """`count` conversations: families drawn by `weights`, effort uniformly, and the calculate tool
+    offered in `tool_fraction` of them. A family's difficulty is drawn by its `difficulty_weights`
+    (one weight per level from 1), uniformly if it has none. The same seed gives the same conversations."""
     rng = random.Random(seed)
     names = list(weights)
+    difficulty_weights = difficulty_weights or {}
     out = []
     for _ in range(count):
         family = FAMILIES[rng.choices(names, [weights[n] for n in names])[0]]
-        problem = family.sample(rng, split=split)
+        levels = difficulty_weights.get(family.name)
+        level = rng.choices(range(1, len(levels) + 1), levels)[0] if levels else None
+        problem = family.sample(rng, difficulty=level, split=split)
         effort = rng.choice(EFFORTS)
         out.append(conversation(problem, effort, rng, with_tool=rng.random() < tool_fraction))
     return out

@@ -129,7 +129,7 @@ def _sorting(p: Problem, effort: str) -> str:
     width = max(len(str(n)) for n in numbers)
     if effort == "high":
         lines.append(f"Sort {len(numbers)} numbers in {order} order: take the {word} of those left, one at "
-                     f"a time, comparing digits from the left (numbers written with {width} digits).")
+                     f"a time, comparing digits from the left (numbers written with {width} digit{'s' * (width > 1)}).")
     while left:
         chosen = pick(left)
         if effort == "high":
@@ -165,20 +165,59 @@ def _ordinal(n: int) -> str:
 
 
 def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
+    """High effort is a local search: a few tries one change away from the answer (an operator, or a
+    number swapped for another given one), each worked out and compared with the target, then the
+    answer. A model that has learnt it writes a try, computes it honestly and changes one thing
+    while it misses, rather than naming an answer it cannot check."""
     numbers, target = p.data
     steps = _expression_steps(p.answer)
     if effort == "medium":
         return "; ".join(steps) + f". That makes {target}."
     lines = [f"Target {target} from {', '.join(map(str, numbers))}."]
-    for _ in range(2):  # a couple of tries that miss, as a search would
-        a, b = rng.sample(numbers, 2)
-        value = a + b if rng.random() < 0.5 else a * b
-        sign = "+" if value == a + b else "*"
-        if value != target:
-            lines.append(f"Try {a} {sign} {b} = {value}. Not {target}.")
-    lines += [f"Try {p.answer}:", *steps, f"That makes {target}. Found it.",
+    near = _near_misses(p.answer, numbers, target)
+    for attempt in rng.sample(near, min(len(near), rng.randint(1, 3))):
+        work = _expression_steps(attempt)
+        value = work[-1].split(" = ")[-1]
+        lines.append(f"Try {attempt}: {', '.join(work)}. {value}, not {target}.")
+    lines += [f"Try {p.answer}: {', '.join(steps)}. That makes {target}. Found it.",
               f"Check: it uses {', '.join(map(str, evaluate(p.answer)[1]))}, each given. Correct."]
     return "\n".join(lines)
+
+
+_TERM = re.compile(r"\d+|(?<= )[-+*/](?= )")  # a number, or an operator between spaces
+
+
+def _near_misses(expression: str, numbers: tuple[int, ...], target: int) -> list[str]:
+    """Expressions one change from `expression` that miss the target and whose every step is a
+    whole number >= 0: each operator swapped for another, each number for another given one not
+    used yet. Sorted, so the order of changes does not depend on set iteration."""
+    used = evaluate(expression)[1]
+    free = list(numbers)
+    for n in used:
+        free.remove(n)
+    out = set()
+    for m in _TERM.finditer(expression):
+        term = m.group(0)
+        swaps = [op for op in "+-*/" if op != term] if not term.isdigit() else \
+            sorted({str(n) for n in free} - {term})
+        for swap in swaps:
+            changed = expression[:m.start()] + swap + expression[m.end():]
+            if _whole_steps(changed) and evaluate(changed)[0] != target:
+                out.add(changed)
+    return sorted(out)
+
+
+def _whole_steps(expression: str) -> bool:
+    """Whether every intermediate value of the expression is a whole number >= 0."""
+    inner = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")
+    text = expression
+    while (m := inner.search(text)) is not None:
+        value = evaluate(m.group(0))[0]
+        if value < 0 or value.denominator != 1:
+            return False
+        text = text[:m.start()] + str(value) + text[m.end():]
+    result = evaluate(text)
+    return result is not None and result[0] >= 0 and result[0].denominator == 1
 
 
 def _expression_steps(expression: str) -> list[str]:

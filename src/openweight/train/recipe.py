@@ -41,7 +41,7 @@ def load_recipe(path: str | Path) -> dict:
 RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_FROM")
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
-    "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"}, set()),
+    "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"}, {"difficulty_weights"}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -81,6 +81,7 @@ def check_recipe(recipe: dict) -> None:
         ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": recipe["TOKENIZER"]["vocab_size"]})
     except (ConfigError, TypeError) as e:
         raise RecipeError(f"MODEL: {e}") from None
+    _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
     grpo = recipe.get("GRPO")
     if grpo is not None:
@@ -135,6 +136,17 @@ def _check_mixture(mixture, where: str, families: dict) -> None:
         settings.require(settings.is_number(weight) and weight > 0, f"{where}[{family!r}]", "a number > 0", weight)
 
 
+def _check_difficulty_weights(weights, mixture: dict, families: dict) -> None:
+    where = "SFT.difficulty_weights"
+    settings.require(isinstance(weights, dict), where, "a dict of family -> one weight per level", weights)
+    for family, levels in weights.items():
+        settings.require(family in mixture, where, "keyed by families of SFT.mixture", family)
+        top = families[family].max_difficulty
+        settings.require(isinstance(levels, (list, tuple)) and len(levels) == top
+                         and all(settings.is_number(w) and w >= 0 for w in levels) and sum(levels) > 0,
+                         f"{where}[{family!r}]", f"{top} weights >= 0 (levels 1 to {top}), not all 0", levels)
+
+
 def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
     from ..tasks.dataset import task_conversations
 
@@ -144,7 +156,7 @@ def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
     spec, sft = recipe["TOKENIZER"], recipe["SFT"]
     texts = [harmony.render(c, for_training=True)
              for c in task_conversations(spec["sample_conversations"], recipe["SEED"] + 1, sft["mixture"],
-                                         sft["tool_fraction"])]
+                                         sft["tool_fraction"], difficulty_weights=sft.get("difficulty_weights"))]
     tokenizer = Tokenizer.train(texts, spec["vocab_size"], list(harmony.SPECIAL_TOKENS), eos_token="<|return|>",
                                 chat_template=harmony.chat_template())
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,7 +169,8 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer) -> list[Example]:
 
     sft = recipe["SFT"]
     out = []
-    for messages in task_conversations(sft["examples"], recipe["SEED"], sft["mixture"], sft["tool_fraction"]):
+    for messages in task_conversations(sft["examples"], recipe["SEED"], sft["mixture"], sft["tool_fraction"],
+                                       difficulty_weights=sft.get("difficulty_weights")):
         ids, mask = harmony.render_ids(messages, tokenizer, for_training=True)
         if len(ids) <= sft["max_tokens"]:
             out.append(Example(ids, mask))
