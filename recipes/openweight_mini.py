@@ -34,8 +34,9 @@ GRPO = dict(
     # Countdown at low effort: a reply is ~20 tokens, so a step affords 64 prompts x 8 replies (15-24
     # groups with mixed results, against ~7 of 16 for linear equations at high effort, where 64 steps
     # moved nothing: README). On the previous SFT model 48 such steps took Countdown's low-effort
-    # held-out accuracy from 10.7% to 14.0% (300 problems) in ~13 minutes, the KL term keeping the
-    # other families where they were.
+    # held-out accuracy from 10.7% to 14.0% (300 problems) in ~13 minutes. Its effect on the other
+    # families was not measured; the same settings on sorting lowered them by 10-40 points
+    # (docs/openweight-mini/grpo_runs_2026-11-30.md), and the SFT model is the one exported.
     mixture={"countdown": 1.0},
     efforts=["low"],
     format_weight=0.1,
