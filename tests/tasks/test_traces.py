@@ -98,3 +98,11 @@ def test_countdown_high_effort_tries_near_misses_then_the_answer():
             assert changed[0][0] in "+-*/" or int(changed[0][0]) in numbers
         tries_seen += len(misses)
     assert tries_seen >= 60  # one to three misses a problem, when the answer has neighbours
+
+
+def test_countdown_tries_skip_changes_that_divide_by_zero():
+    """Swapping the 2 of 12 / (5 - 2) for the other 5 would divide by zero: no such try is written."""
+    problem = Problem("countdown", "", "12 / (5 - 2)", ((12, 5, 2, 5), 4), 2, None)
+    for seed in range(20):
+        text = reasoning(problem, "high", random.Random(seed))
+        assert "(5 - 5)" not in text and text.splitlines()[-2].startswith("Try 12 / (5 - 2): ")

@@ -11,6 +11,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from fractions import Fraction
 
 from .base import Problem
 from .countdown import evaluate
@@ -207,34 +208,39 @@ def _near_misses(expression: str, numbers: tuple[int, ...], target: int) -> list
     return sorted(out)
 
 
+_INNER = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")  # an innermost bracket
+
+
+def _evaluation_order(expression: str) -> list[tuple[str, Fraction | None]]:
+    """'((100 / 5) * 4) - 4' -> [('100 / 5', 20), ('20 * 4', 80), ('80 - 4', 76)]: innermost first,
+    with exact values; it stops at a step with no whole number >= 0 to go on with (None: a division
+    by zero)."""
+    steps, text = [], expression
+    while (m := _INNER.search(text)) is not None:
+        value = _value(m.group(0))
+        steps.append((f"{m.group(1)} {m.group(2)} {m.group(3)}", value))
+        if value is None or value < 0 or value.denominator != 1:
+            return steps
+        text = text[:m.start()] + str(value) + text[m.end():]
+    if not re.fullmatch(r"\d+", text):
+        steps.append((text, _value(text)))
+    return steps
+
+
+def _value(expression: str) -> Fraction | None:
+    result = evaluate(expression)
+    return None if result is None else result[0]
+
+
 def _whole_steps(expression: str) -> bool:
     """Whether every intermediate value of the expression is a whole number >= 0."""
-    inner = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")
-    text = expression
-    while (m := inner.search(text)) is not None:
-        value = evaluate(m.group(0))[0]
-        if value < 0 or value.denominator != 1:
-            return False
-        text = text[:m.start()] + str(value) + text[m.end():]
-    result = evaluate(text)
-    return result is not None and result[0] >= 0 and result[0].denominator == 1
+    return all(value is not None and value >= 0 and value.denominator == 1
+               for _, value in _evaluation_order(expression))
 
 
 def _expression_steps(expression: str) -> list[str]:
-    """'((100 / 5) * 4) - 4' -> ['100 / 5 = 20', '20 * 4 = 80', '80 - 4 = 76']: innermost first."""
-    steps = []
-    text = expression
-    inner = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")
-    while True:
-        m = inner.search(text)
-        if m is None:
-            break
-        value = int(evaluate(m.group(0))[0])
-        steps.append(f"{m.group(1)} {m.group(2)} {m.group(3)} = {value}")
-        text = text[:m.start()] + str(value) + text[m.end():]
-    if not re.fullmatch(r"\d+", text):
-        steps.append(f"{text} = {int(evaluate(text)[0])}")
-    return steps
+    """'((100 / 5) * 4) - 4' -> ['100 / 5 = 20', '20 * 4 = 80', '80 - 4 = 76'] (whole steps only)."""
+    return [f"{work} = {int(value)}" for work, value in _evaluation_order(expression)]
 
 
 def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
