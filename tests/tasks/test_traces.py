@@ -101,8 +101,8 @@ def test_countdown_high_effort_tries_near_misses_then_the_answer():
 
 
 def test_countdown_tries_skip_changes_that_divide_by_zero():
-    """Swapping the 2 of 12 / (5 - 2) for the other 5 would divide by zero: no such try is written."""
-    problem = Problem("countdown", "", "12 / (5 - 2)", ((12, 5, 2, 5), 4), 2, None)
+    """Changing the + of 8 / (1 + 1) to - would divide by zero inside a bracket: no such try is written."""
+    problem = Problem("countdown", "", "75 + ((8 / (1 + 1)) + 4)", ((1, 8, 1, 4, 75), 83), 3, None)
     for seed in range(20):
         text = reasoning(problem, "high", random.Random(seed))
-        assert "(5 - 5)" not in text and text.splitlines()[-2].startswith("Try 12 / (5 - 2): ")
+        assert "(1 - 1)" not in text and text.splitlines()[-2].startswith(f"Try {problem.answer}: ")
