@@ -177,9 +177,7 @@ def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
     lines = [f"Target {target} from {', '.join(map(str, numbers))}."]
     near = _near_misses(p.answer, numbers, target)
     for attempt in rng.sample(near, min(len(near), rng.randint(1, 3))):
-        work = _expression_steps(attempt)
-        value = work[-1].split(" = ")[-1]
-        lines.append(f"Try {attempt}: {', '.join(work)}. {value}, not {target}.")
+        lines.append(f"Try {attempt}: {', '.join(_expression_steps(attempt))}. {_value(attempt)}, not {target}.")
     lines += [f"Try {p.answer}: {', '.join(steps)}. That makes {target}. Found it.",
               f"Check: it uses {', '.join(map(str, evaluate(p.answer)[1]))}, each given. Correct."]
     return "\n".join(lines)
@@ -203,7 +201,9 @@ def _near_misses(expression: str, numbers: tuple[int, ...], target: int) -> list
             sorted({str(n) for n in free} - {term})
         for swap in swaps:
             changed = expression[:m.start()] + swap + expression[m.end():]
-            if _whole_steps(changed) and evaluate(changed)[0] != target:
+            order = _evaluation_order(changed)
+            if all(value is not None and value >= 0 and value.denominator == 1 for _, value in order) \
+                    and order[-1][1] != target:
                 out.add(changed)
     return sorted(out)
 
@@ -230,12 +230,6 @@ def _evaluation_order(expression: str) -> list[tuple[str, Fraction | None]]:
 def _value(expression: str) -> Fraction | None:
     result = evaluate(expression)
     return None if result is None else result[0]
-
-
-def _whole_steps(expression: str) -> bool:
-    """Whether every intermediate value of the expression is a whole number >= 0."""
-    return all(value is not None and value >= 0 and value.denominator == 1
-               for _, value in _evaluation_order(expression))
 
 
 def _expression_steps(expression: str) -> list[str]:
