@@ -13,7 +13,9 @@ from openweight.model import Transformer
 from openweight.train import grpo as grpo_module
 from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, policy_gradient,
                                    policy_loss, train_grpo)
+from openweight.train.data import Example, collate
 from openweight.train.init import init_weights
+from openweight.train.trainer import next_token_loss
 
 
 def test_group_relative_advantages():
@@ -258,3 +260,35 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, one_thread):
     lines = lambda folder: [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     assert drop_time(lines(tmp_path / "resumed")) == drop_time(lines(tmp_path / "straight")) == drop_time(expected)
     assert any(r["kl"] > 0 for r in expected)
+
+
+def test_replay_keeps_what_the_rewards_do_not_cover(tmp_path, one_thread):
+    """The reward pushes every reply token toward 5; the replayed examples teach 7 after the prompt
+    [9, 9, 9]. With replay the policy learns both (its loss on the examples falls ~1000-fold);
+    without, the examples are forgotten (their loss rises from ~3.8 to ~9)."""
+    examples = [Example([9, 9, 9, 7, 7, 7], [False, False, False, True, True, True])] * 4
+
+    def examples_loss(model) -> float:
+        inputs, targets = collate(examples, 0)
+        with torch.no_grad():
+            return float(next_token_loss(model(inputs), targets, 9 * len(examples) // 3))
+
+    ends = {}
+    for coef in (0.0, 1.0):
+        model, prompts, reward = tiny_policy()
+        before = examples_loss(model)
+        grpo = GRPOConfig(steps=12, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant="dapo",
+                          clip_high=0.28, updates=2, checkpoint_every=100, plot=False, replay_coef=coef,
+                          replay_batch=len(examples))
+        history = train_grpo(model, prompts, reward, grpo, tmp_path / str(coef), stop_ids=set(),
+                             replay=lambda step: examples)
+        assert sum(h["reward"] for h in history[-3:]) / 3 > sum(h["reward"] for h in history[:3]) / 3 + 0.3
+        assert any("replay_loss" in h for h in history) == (coef > 0)
+        ends[coef] = examples_loss(model)
+    assert ends[1.0] < before / 4 and ends[0.0] > before, (before, ends)
+
+
+def test_replay_without_examples_is_refused(tmp_path):
+    model, prompts, reward = tiny_policy()
+    with pytest.raises(ValueError, match="replay_coef"):
+        train_grpo(model, prompts, reward, GRPOConfig(steps=1, replay_coef=0.5), tmp_path, stop_ids=set())

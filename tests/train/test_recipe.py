@@ -1,6 +1,7 @@
 """A whole recipe (tokenizer, SFT, GRPO, export), run twice as users run it: the same bytes both times."""
 
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ SFT = dict(examples=48, max_tokens=400, mixture={{"add_sub": 1.0, "countdown": 1
 GRPO = dict(mixture={{"add_sub": 1.0}}, difficulty={{"add_sub": [2, 3]}}, efforts=["low"],
             branch_from_error=True, step_credit=True,
             train=dict(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12, checkpoint_every=1,
-                       plot=False))
+                       replay_coef=0.5, replay_batch=2, plot=False))
 EXPORT = "{export}"
 '''
 
@@ -33,6 +34,7 @@ def test_the_recipe_rerun_gives_the_same_weights(tmp_path):
         out = subprocess.run([sys.executable, "-m", "openweight.cli", "train", str(recipe), "--out",
                               str(tmp_path / run)], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
-        assert len((tmp_path / run / "grpo" / "metrics.jsonl").read_text().splitlines()) == 2
+        records = [json.loads(line) for line in (tmp_path / run / "grpo" / "metrics.jsonl").read_text().splitlines()]
+        assert len(records) == 2 and all(r["replay_loss"] > 0 for r in records)
         digests.append(sha256(tmp_path / run / "export"))
     assert digests[0] == digests[1]

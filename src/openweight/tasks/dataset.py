@@ -8,7 +8,7 @@ from . import FAMILIES
 from .traces import EFFORTS, conversation
 
 
-def task_conversations(count: int, seed: int, weights: dict[str, float], tool_fraction: float = 0.2,
+def task_conversations(count: int, seed: int | str, weights: dict[str, float], tool_fraction: float = 0.2,
                        split: str = "train", difficulty_weights: dict[str, list[float]] | None = None
                        ) -> list[list[dict]]:
     """`count` conversations: families drawn by `weights`, effort uniformly, and the calculate tool

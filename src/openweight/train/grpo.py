@@ -27,9 +27,10 @@ from ..engine.continuous import generate_all
 from ..engine.sampling import SamplingParams
 from . import settings
 from .checkpoint import load_checkpoint, save_checkpoint
+from .data import Example, collate
 from .optim import build_optimizers
 from .plot import plot_metrics
-from .trainer import append_metrics, keep_metrics_before
+from .trainer import append_metrics, keep_metrics_before, next_token_loss
 
 
 @dataclass
@@ -43,6 +44,10 @@ class GRPOConfig:
     clip_low: float = 0.2
     clip_high: float = 0.2  # DAPO raises it (0.28) so unlikely tokens can grow
     kl_coef: float = 0.0  # > 0 keeps a frozen reference model and adds the k3 KL term
+    # > 0: every update also descends this times the supervised loss on `replay_batch` conversations of
+    # the SFT data (InstructGPT's PPO-ptx), so what the rewards do not cover keeps what SFT taught.
+    replay_coef: float = 0.0
+    replay_batch: int = 16
     updates: int = 1  # gradient steps per batch of rollouts
     micro_batch: int = 16  # replies per forward/backward pass: bounds memory, leaves the gradient as it is
     lr: float = 1e-4
@@ -56,12 +61,12 @@ class GRPOConfig:
 
     def __post_init__(self):
         settings.positive_ints(self, "steps", "prompts_per_step", "max_new_tokens", "updates", "micro_batch",
-                               "checkpoint_every")
+                               "checkpoint_every", "replay_batch")
         settings.require(settings.is_int(self.group_size) and self.group_size >= 2, "group_size",
                          "an integer >= 2 (advantages compare the replies of a group)", self.group_size)
         settings.counts(self, "eval_every", "seed")
         settings.positive_numbers(self, "temperature", "clip", "clip_low", "clip_high")
-        settings.non_negative_numbers(self, "lr", "kl_coef", "weight_decay")
+        settings.non_negative_numbers(self, "lr", "kl_coef", "weight_decay", "replay_coef")
         settings.one_of(self, "variant", ("grpo", "dr_grpo", "dapo"))
         settings.one_of(self, "optimizer", ("adamw", "muon"))
 
@@ -160,6 +165,15 @@ def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None,
     return {"kl": kl / tokens, "clip_fraction": clipped / tokens}
 
 
+def replay_gradient(model, examples: list[Example], coef: float, pad_id: int) -> float:
+    """Backward of coef x the supervised loss (mean over the learnt tokens) on examples, in one pass;
+    returns that loss."""
+    inputs, targets = collate(examples, pad_id)  # [n, t] each
+    loss = next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples))
+    (coef * loss).backward()
+    return float(loss.detach())
+
+
 def credited(mask: torch.Tensor, rollouts: list[Rollout]) -> torch.Tensor:
     """The reply tokens [n, t] the loss takes: all of them, except, in a reply pushed down, those
     before its first wrong step, which were right and are not to blame."""
@@ -194,14 +208,18 @@ def rollouts(model, items: list, prompts: list[list[int]], reward: RewardFn, con
 def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list[int]]]], reward: RewardFn,
                config: GRPOConfig, out_dir: str | Path, stop_ids: set[int], pad_id: int = 0,
                heldout: Callable[[torch.nn.Module], float] | None = None,
-               first_error: Callable[[object, list[int]], int | None] | None = None) -> list[dict]:
+               first_error: Callable[[object, list[int]], int | None] | None = None,
+               replay: Callable[[int], list[Example]] | None = None) -> list[dict]:
     """GRPO on `model` in place. sample_prompts(step, n) -> (items, prompt ids): seeded by step, so a
     resumed run draws the same prompts. Checkpoints and metrics as the trainer writes them; with
     `heldout` (model -> accuracy on problems it never trains on) and config.eval_every, the metrics
     also hold `heldout_accuracy`: at step 0 and every eval_every steps. With `first_error` (item, reply
     -> index of the reply token where its first wrong step begins, or None), a wrong reply's tokens
     before that step are left out of its loss: the outcome reward then blames the step that failed,
-    not the right work before it."""
+    not the right work before it. With config.replay_coef > 0, replay(step) gives the step's
+    `replay_batch` supervised examples (seeded by step, as the prompts)."""
+    if config.replay_coef > 0 and replay is None:
+        raise ValueError("GRPO replay_coef > 0 needs the supervised examples to replay (train_grpo's replay)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grpo_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -237,8 +255,11 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
             with torch.no_grad():
                 old = batch_logprobs(model, train_set, pad_id, config.micro_batch)
                 ref = batch_logprobs(reference, train_set, pad_id, config.micro_batch) if reference else None
+            replayed = replay(step) if config.replay_coef > 0 else None
             for _ in range(config.updates):
                 stats = policy_gradient(model, train_set, old, ref, config, pad_id)
+                if replayed:
+                    stats["replay_loss"] = replay_gradient(model, replayed, config.replay_coef, pad_id)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
                 for o in optimizers:
                     o.step()
@@ -248,7 +269,7 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
                   "reward": sum(r.reward for r in all_rollouts) / len(all_rollouts),
                   "accuracy": sum(r.correct for r in all_rollouts) / len(all_rollouts),
                   "reply_tokens": sum(len(r.reply) for r in all_rollouts) / len(all_rollouts),
-                  "kl": stats["kl"], "clip_fraction": stats["clip_fraction"],
+                  **stats,
                   "groups_used": len(groups), "seconds": time.perf_counter() - t0}
         if evaluating and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
             record["heldout_accuracy"] = heldout(model)

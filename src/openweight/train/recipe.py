@@ -164,13 +164,17 @@ def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
     return tokenizer
 
 
-def sft_examples(recipe: dict, tokenizer: Tokenizer) -> list[Example]:
+def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
+                 seed: int | str | None = None) -> list[Example]:
+    """The SFT data: `count` conversations (SFT.examples) drawn with `seed` (the recipe's), those that
+    fit in SFT.max_tokens."""
     from ..tasks.dataset import task_conversations
 
     sft = recipe["SFT"]
     out = []
-    for messages in task_conversations(sft["examples"], recipe["SEED"], sft["mixture"], sft["tool_fraction"],
-                                       difficulty_weights=sft.get("difficulty_weights")):
+    for messages in task_conversations(sft["examples"] if count is None else count,
+                                       recipe["SEED"] if seed is None else seed, sft["mixture"],
+                                       sft["tool_fraction"], difficulty_weights=sft.get("difficulty_weights")):
         ids, mask = harmony.render_ids(messages, tokenizer, for_training=True)
         if len(ids) <= sft["max_tokens"]:
             out.append(Example(ids, mask))
@@ -260,9 +264,13 @@ def run_grpo(recipe: dict, out: Path) -> Path:
                  for family in names for effort in spec["efforts"]]
         return sum(c.correct for c in cells) / sum(c.problems for c in cells)
 
+    def replay(step: int) -> list[Example]:
+        """The step's conversations of the SFT mixture, fresh ones (not the SFT run's own seed)."""
+        return sft_examples(recipe, lm.tokenizer, config.replay_batch, seed=f"{recipe['SEED']}:replay:{step}")
+
     train_grpo(lm.model, branched if spec.get("branch_from_error") else problems, reward, config, out / "grpo", stops,
                pad_id=lm.config.pad_token_id or 0, heldout=heldout,
-               first_error=first_error if spec.get("step_credit") else None)
+               first_error=first_error if spec.get("step_credit") else None, replay=replay)
     LM(lm.model, lm.tokenizer).save(out / "grpo" / "model")
     return out / "grpo" / "model"
 

@@ -139,9 +139,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             context = net.no_sync() if world > 1 and config.distributed == "ddp" and not sync \
                 else nullcontext()
             with context, precision:
-                logits = net(inputs).float()  # [b, t, vocab]
-                loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
-                                       reduction="sum") / max(learnt, 1)
+                loss = next_token_loss(net(inputs), targets, learnt)
                 (loss * world).backward()  # DDP averages over ranks; the step's loss is their sum
             total_loss += loss.detach()
         if world > 1:
@@ -173,6 +171,13 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         plot_metrics(metrics_path, out / "curves.png", title=f"{config.optimizer}, {config.steps} steps")
     model.eval().requires_grad_(False)
     return history
+
+
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, learnt: int) -> torch.Tensor:
+    """Cross-entropy of logits [b, t, vocab] against targets [b, t] (-100: not learnt), summed and
+    divided by `learnt`: the batch's count of learnt tokens, which may span other micro-batches."""
+    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
+                           reduction="sum") / max(learnt, 1)
 
 
 def append_metrics(path: Path, record: dict) -> None:
