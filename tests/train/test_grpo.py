@@ -12,7 +12,7 @@ from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
 from openweight.train import grpo as grpo_module
 from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, policy_gradient,
-                                   policy_loss, train_grpo)
+                                   policy_loss, replay_gradient, train_grpo)
 from openweight.train.data import Example, collate
 from openweight.train.init import init_weights
 from openweight.train.trainer import next_token_loss
@@ -247,48 +247,77 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path, one_thread):
     the same weights and metrics as 4 steps in one go. Rollouts are seeded by step, and the KL
     reference is the starting model, not the checkpoint."""
     settings = dict(steps=4, prompts_per_step=4, group_size=4, max_new_tokens=6, lr=3e-2, kl_coef=0.5,
-                    variant="dapo", clip_high=0.28, updates=2, checkpoint_every=1, plot=False)
+                    variant="dapo", clip_high=0.28, updates=2, checkpoint_every=1, plot=False, replay_coef=0.5)
+    replay = lambda step: [Example([9, step + 1, 7], [False, True, True])]  # noqa: E731 (a step's own)
     straight, prompts, reward = tiny_policy()
-    expected = train_grpo(straight, prompts, reward, GRPOConfig(**settings), tmp_path / "straight", stop_ids=set())
+    expected = train_grpo(straight, prompts, reward, GRPOConfig(**settings), tmp_path / "straight", stop_ids=set(),
+                          replay=replay)
     first, _, _ = tiny_policy()
-    train_grpo(first, prompts, reward, GRPOConfig(**{**settings, "steps": 2}), tmp_path / "resumed", stop_ids=set())
+    train_grpo(first, prompts, reward, GRPOConfig(**{**settings, "steps": 2}), tmp_path / "resumed", stop_ids=set(),
+               replay=replay)
     resumed, _, _ = tiny_policy()
-    later = train_grpo(resumed, prompts, reward, GRPOConfig(**settings), tmp_path / "resumed", stop_ids=set())
+    later = train_grpo(resumed, prompts, reward, GRPOConfig(**settings), tmp_path / "resumed", stop_ids=set(),
+                       replay=replay)
     assert [r["step"] for r in later] == [3, 4]
     assert all(torch.equal(a, b) for a, b in zip(straight.parameters(), resumed.parameters()))
     drop_time = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
     lines = lambda folder: [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     assert drop_time(lines(tmp_path / "resumed")) == drop_time(lines(tmp_path / "straight")) == drop_time(expected)
-    assert any(r["kl"] > 0 for r in expected)
+    assert any(r["kl"] > 0 for r in expected) and all(r["replay_loss"] > 0 for r in expected)
 
 
 def test_replay_keeps_what_the_rewards_do_not_cover(tmp_path, one_thread):
     """The reward pushes every reply token toward 5; the replayed examples teach 7 after the prompt
-    [9, 9, 9]. With replay the policy learns both (its loss on the examples falls ~1000-fold);
-    without, the examples are forgotten (their loss rises from ~3.8 to ~9)."""
+    [9, 9, 9]. With replay the policy learns both (its loss on the examples falls below a quarter);
+    without, the examples are forgotten (their loss rises)."""
     examples = [Example([9, 9, 9, 7, 7, 7], [False, False, False, True, True, True])] * 4
 
     def examples_loss(model) -> float:
         inputs, targets = collate(examples, 0)
         with torch.no_grad():
-            return float(next_token_loss(model(inputs), targets, 9 * len(examples) // 3))
+            return float(next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples)))
 
-    ends = {}
+    before, ends = {}, {}
     for coef in (0.0, 1.0):
         model, prompts, reward = tiny_policy()
-        before = examples_loss(model)
+        before[coef] = examples_loss(model)
         grpo = GRPOConfig(steps=12, prompts_per_step=4, group_size=8, max_new_tokens=6, lr=3e-2, variant="dapo",
                           clip_high=0.28, updates=2, checkpoint_every=100, plot=False, replay_coef=coef,
                           replay_batch=len(examples))
         history = train_grpo(model, prompts, reward, grpo, tmp_path / str(coef), stop_ids=set(),
                              replay=lambda step: examples)
         assert sum(h["reward"] for h in history[-3:]) / 3 > sum(h["reward"] for h in history[:3]) / 3 + 0.3
-        assert any("replay_loss" in h for h in history) == (coef > 0)
+        # late steps keep no group (every reply right): with replay they still make their updates
+        assert any(h["groups_used"] == 0 for h in history)
+        assert all("replay_loss" in h for h in history) == (coef > 0)
         ends[coef] = examples_loss(model)
-    assert ends[1.0] < before / 4 and ends[0.0] > before, (before, ends)
+    assert ends[1.0] < before[1.0] / 4 and ends[0.0] > before[0.0], (before, ends)
+
+
+def test_replay_gradient_is_the_scaled_supervised_gradient_in_any_slices():
+    """coef x the gradient of the mean loss over all learnt tokens, whether the examples (of different
+    lengths) go through in one pass or two at a time."""
+    model, _, _ = tiny_policy()
+    model.requires_grad_(True)
+    rng = random.Random(0)
+    examples = []
+    for _ in range(5):
+        n = rng.randint(3, 9)
+        examples.append(Example([rng.randrange(1, 16) for _ in range(n)], [i >= 2 for i in range(n)]))
+    inputs, targets = collate(examples, 0)
+    next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples)).backward()
+    direct = torch.cat([p.grad.flatten() for p in model.parameters()])
+    for size in (5, 2):
+        model.zero_grad()
+        replay_gradient(model, examples, 0.3, pad_id=0, size=size)
+        torch.testing.assert_close(torch.cat([p.grad.flatten() for p in model.parameters()]), 0.3 * direct,
+                                   rtol=1e-4, atol=1e-7)
 
 
 def test_replay_without_examples_is_refused(tmp_path):
     model, prompts, reward = tiny_policy()
-    with pytest.raises(ValueError, match="replay_coef"):
+    with pytest.raises(ValueError, match="replay_coef is 0.5 but train_grpo got no replay"):
         train_grpo(model, prompts, reward, GRPOConfig(steps=1, replay_coef=0.5), tmp_path, stop_ids=set())
+    with pytest.raises(ValueError, match="replay gave no examples at step 0"):
+        train_grpo(model, prompts, reward, GRPOConfig(steps=1, replay_coef=0.5), tmp_path, stop_ids=set(),
+                   replay=lambda step: [])

@@ -44,8 +44,9 @@ class GRPOConfig:
     clip_low: float = 0.2
     clip_high: float = 0.2  # DAPO raises it (0.28) so unlikely tokens can grow
     kl_coef: float = 0.0  # > 0 keeps a frozen reference model and adds the k3 KL term
-    # > 0: every update also descends this times the supervised loss on `replay_batch` conversations of
-    # the SFT data (InstructGPT's PPO-ptx), so what the rewards do not cover keeps what SFT taught.
+    # > 0: every update also descends this times the supervised loss on up to `replay_batch` conversations
+    # of the SFT data (InstructGPT's PPO-ptx), so what the rewards do not cover keeps what SFT taught;
+    # a step whose groups DAPO all drops still makes its updates on them.
     replay_coef: float = 0.0
     replay_batch: int = 16
     updates: int = 1  # gradient steps per batch of rollouts
@@ -165,13 +166,17 @@ def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None,
     return {"kl": kl / tokens, "clip_fraction": clipped / tokens}
 
 
-def replay_gradient(model, examples: list[Example], coef: float, pad_id: int) -> float:
-    """Backward of coef x the supervised loss (mean over the learnt tokens) on examples, in one pass;
-    returns that loss."""
-    inputs, targets = collate(examples, pad_id)  # [n, t] each
-    loss = next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples))
-    (coef * loss).backward()
-    return float(loss.detach())
+def replay_gradient(model, examples: list[Example], coef: float, pad_id: int, size: int) -> float:
+    """Backward of coef x the supervised loss (mean over all the learnt tokens) on examples, `size`
+    examples at a time (the one-pass gradient); returns that loss."""
+    learnt = sum(sum(e.mask[1:]) for e in examples)
+    total = 0.0
+    for chunk in _slices(examples, size):
+        inputs, targets = collate(chunk, pad_id)  # [n, t] each
+        loss = next_token_loss(model(inputs), targets, learnt)
+        (coef * loss).backward()
+        total += float(loss.detach())
+    return total
 
 
 def credited(mask: torch.Tensor, rollouts: list[Rollout]) -> torch.Tensor:
@@ -219,7 +224,8 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
     not the right work before it. With config.replay_coef > 0, replay(step) gives the step's
     `replay_batch` supervised examples (seeded by step, as the prompts)."""
     if config.replay_coef > 0 and replay is None:
-        raise ValueError("GRPO replay_coef > 0 needs the supervised examples to replay (train_grpo's replay)")
+        raise ValueError(f"GRPO replay_coef is {config.replay_coef} but train_grpo got no replay "
+                         "(step -> supervised examples): pass one or set replay_coef=0")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "grpo_config.json").write_text(json.dumps(asdict(config), indent=2) + "\n")
@@ -250,17 +256,21 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
             groups = [g for g, rs in zip(groups, rewards) if rs.max() > rs.min()]
         train_set = [r for g in groups for r in g]
         stats = {"kl": 0.0, "clip_fraction": 0.0}
-        if train_set:
+        replayed = replay(step) if config.replay_coef > 0 else []
+        if config.replay_coef > 0 and not replayed:
+            raise ValueError(f"GRPO replay gave no examples at step {step} (replay_coef is {config.replay_coef})")
+        if train_set or replayed:
             model.train().requires_grad_(True)
             with torch.no_grad():
                 old = batch_logprobs(model, train_set, pad_id, config.micro_batch)
                 ref = batch_logprobs(reference, train_set, pad_id, config.micro_batch) if reference else None
-            replayed = replay(step) if config.replay_coef > 0 else None
             for _ in range(config.updates):
-                stats = policy_gradient(model, train_set, old, ref, config, pad_id)
+                if train_set:
+                    stats = policy_gradient(model, train_set, old, ref, config, pad_id)
                 if replayed:
-                    stats["replay_loss"] = replay_gradient(model, replayed, config.replay_coef, pad_id)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+                    stats["replay_loss"] = replay_gradient(model, replayed, config.replay_coef, pad_id,
+                                                           config.micro_batch)
+                stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip))
                 for o in optimizers:
                     o.step()
                     o.zero_grad(set_to_none=True)

@@ -166,8 +166,8 @@ def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
 
 def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
                  seed: int | str | None = None) -> list[Example]:
-    """The SFT data: `count` conversations (SFT.examples) drawn with `seed` (the recipe's), those that
-    fit in SFT.max_tokens."""
+    """The SFT data: of `count` conversations (by default SFT.examples) drawn with `seed` (by default
+    the recipe's SEED), those that fit in SFT.max_tokens."""
     from ..tasks.dataset import task_conversations
 
     sft = recipe["SFT"]
