@@ -18,32 +18,26 @@ MODEL = dict(
 
 SFT = dict(
     examples=96000, max_tokens=1024,
-    mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.4, "countdown": 0.75},
-    # One weight per difficulty level: the hard problems the targets name (8-digit sums, 3x3-digit
-    # products, 4-number Countdown) get more of the steps than the easy ones, learnt on the way.
-    difficulty_weights={"add_sub": [1, 2, 3, 4, 5, 6, 7, 8], "multiplication": [1, 2, 4, 3],
-                        "linear": [1, 2, 3], "countdown": [1, 2, 1]},
+    mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.5, "countdown": 0.75},
     tool_fraction=0.2,
-    # 4,600 steps: the harder mixture has ~9% more tokens a conversation than a uniform one.
-    train=dict(steps=4600, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
+    train=dict(steps=5000, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
                optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32,
                autocast="bfloat16"),
 )
 
 GRPO = dict(
-    # Countdown at low effort: a reply is ~20 tokens, so a step affords 64 prompts x 8 replies (15-24
-    # groups with mixed results, against ~7 of 16 for linear equations at high effort, where 64 steps
-    # moved nothing: README). On the previous SFT model 48 such steps took Countdown's low-effort
-    # held-out accuracy from 10.7% to 14.0% (300 problems) in ~13 minutes. Its effect on the other
-    # families was not measured; the same settings on sorting lowered them by 10-40 points
-    # (docs/openweight-mini/grpo_runs_2026-11-30.md), and the SFT model is the one exported.
-    mixture={"countdown": 1.0},
+    # Sorting at low effort: a reply is ~35 tokens, so a step affords 64 prompts x 8 replies (15-25
+    # groups with mixed results; at high effort 16 prompts of linear equations gave ~7, and 64 steps
+    # moved nothing: README). Replay keeps the rest: each update also descends the supervised loss
+    # on 16 fresh conversations of the SFT mixture (without it, this stage lowered the other
+    # families by 10-40 points; docs/openweight-mini/grpo_runs_2026-11-30.md).
+    mixture={"sorting": 1.0},
     efforts=["low"],
     format_weight=0.1,
     eval_problems=300,
-    train=dict(steps=48, prompts_per_step=64, group_size=8, max_new_tokens=48, temperature=1.0,
+    train=dict(steps=128, prompts_per_step=64, group_size=8, max_new_tokens=64, temperature=1.0,
                variant="dapo", clip_low=0.2, clip_high=0.28, updates=2, lr=1e-4, kl_coef=0.05, optimizer="adamw",
-               micro_batch=128, checkpoint_every=4, eval_every=8),
+               micro_batch=128, checkpoint_every=4, eval_every=8, replay_coef=1.0, replay_batch=16),
 )
 
 # Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.

@@ -1,16 +1,13 @@
 """Every trace reaches the right answer through steps that are themselves right, at every effort."""
 
 import random
-import re
 
 import pytest
 
 from openweight import harmony
 from openweight.tasks import FAMILIES
 from openweight.tasks.step_check import check_steps
-from openweight.tasks.base import Problem
-from openweight.tasks.countdown import evaluate
-from openweight.tasks.traces import EFFORTS, conversation, reasoning
+from openweight.tasks.traces import EFFORTS, conversation
 
 def steps_checked(text: str) -> int:
     """How many arithmetic equalities the text writes; fails on a false one."""
@@ -56,53 +53,3 @@ def test_with_the_tool_big_products_go_to_it_and_small_work_is_done_by_hand():
     small = FAMILIES["add_sub"].sample(rng, 3)
     messages = conversation(small, "high", rng, with_tool=True)
     assert messages[1]["role"] == "developer" and not any(m.get("recipient") for m in messages)
-
-
-@pytest.mark.parametrize("numbers, order", [((380, 889, 389, 56), "ascending"), ((7, 7, 0, 7), "descending"),
-                                            ((5, 5, 5), "ascending"), ((42,), "descending")])
-def test_sorting_picks_by_digit_columns_and_checks_every_neighbour(numbers, order):
-    """Each pick line ends with the chosen number, zero-padded, alone among the numbers still tied (or
-    tied only with equal ones); the check chain puts the right sign between every pair of neighbours."""
-    answer = sorted(numbers, reverse=order == "descending")
-    problem = Problem("sorting", "", ", ".join(map(str, answer)), (numbers, order), 1, None)
-    *picks, check = reasoning(problem, "high", random.Random(0)).splitlines()[1:]
-    width = max(len(str(n)) for n in numbers)
-    for line, chosen, position in zip(picks, answer, range(1, len(answer) + 1)):
-        head = line.split(" Sorted: ")[0].rstrip(".")
-        last_tied = head.split(" Only ")[1] if " Only " in head else head.split(": ")[-1]
-        assert set(last_tied.split(", ")) == {str(chosen).zfill(width)}, line
-        assert line.endswith(f"Sorted: {', '.join(map(str, answer[:position]))}.")
-    sign = "<" if order == "ascending" else ">"
-    chain = " ".join(f"{a} {sign if a != b else '='}" for a, b in zip(answer, answer[1:]))
-    assert check.startswith(f"Check: {chain} {answer[-1]};".replace("  ", " ")) and len(picks) == len(answer)
-
-
-def test_countdown_high_effort_tries_near_misses_then_the_answer():
-    """Every try but the last misses the target by its own worked-out value and differs from the
-    answer in one term (an operator or a given number); the last try is the answer."""
-    rng = random.Random(4)
-    tries_seen = 0
-    for _ in range(60):
-        problem = FAMILIES["countdown"].sample(rng, 2)
-        numbers, target = problem.data
-        lines = reasoning(problem, "high", rng).splitlines()
-        *misses, found = [line for line in lines if line.startswith("Try ")]
-        assert found.startswith(f"Try {problem.answer}: ") and found.endswith("Found it.")
-        for line in misses:
-            expression, rest = line[len("Try "):].split(": ", 1)
-            value = evaluate(expression)[0]
-            assert rest.endswith(f". {value}, not {target}.") and value != target, line
-            changed = [(a, b) for a, b in zip(re.findall(r"\d+|[-+*/]", expression),
-                                              re.findall(r"\d+|[-+*/]", problem.answer)) if a != b]
-            assert len(changed) == 1, (line, problem.answer)
-            assert changed[0][0] in "+-*/" or int(changed[0][0]) in numbers
-        tries_seen += len(misses)
-    assert tries_seen >= 60  # one to three misses a problem, when the answer has neighbours
-
-
-def test_countdown_tries_skip_changes_that_divide_by_zero():
-    """Changing the + of 8 / (1 + 1) to - would divide by zero inside a bracket: no such try is written."""
-    problem = Problem("countdown", "", "75 + ((8 / (1 + 1)) + 4)", ((1, 8, 1, 4, 75), 83), 3, None)
-    for seed in range(20):
-        text = reasoning(problem, "high", random.Random(seed))
-        assert "(1 - 1)" not in text and text.splitlines()[-2].startswith(f"Try {problem.answer}: ")

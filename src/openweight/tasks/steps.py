@@ -87,28 +87,19 @@ def multiply_digit(a: int, d: int) -> tuple[list[str], int]:
     return lines, a * d
 
 
-def times_table(d: int) -> str:
-    """The multiples of d a long division picks from: '12*1=12, 12*2=24, ..., 12*9=108'."""
-    return ", ".join(f"{d}*{q}={d * q}" for q in range(1, 10))
-
-
 def divide(n: int, d: int) -> tuple[list[str], int, int]:
     """Lines of long division of n >= 0 by d > 0 from the left, the quotient and the remainder.
 
-    The times table of d comes first; each line then takes the next digit after the remainder so
-    far, copies the largest multiple that fits (d*0=0 when none does) and subtracts it:
-    '88 r2: 28, 12*2=24, 28-24=4; 052'
-    reads 'digits left 88, remainder 2: 28 holds 12*2=24, 4 left over, quotient so far 052'.
-    Picking from a written table is a comparison; recalling 28 // 12 is what a small model gets wrong.
+    Each line takes the next digit after the remainder so far: '90 r18: 189=21*9+0; 009' reads
+    'digits left 90, remainder 18: 189 is 21*9 + 0, quotient so far 009'.
     """
     if n < 0 or d <= 0:
         raise ValueError(f"divide needs n >= 0 and d > 0, got {n} and {d}")
-    digits, remainder, quotient, lines = str(n), 0, "", [times_table(d)]
+    digits, remainder, quotient, lines = str(n), 0, "", []
     while digits:
         current = remainder * 10 + int(digits[0])
         q, remainder_next = divmod(current, d)
         quotient += str(q)
-        lines.append(f"{digits} r{remainder}: {current}, {d}*{q}={d * q}, {current}-{d * q}={remainder_next}; "
-                     f"{quotient}")
+        lines.append(f"{digits} r{remainder}: {current}={d}*{q}+{remainder_next}; {quotient}")
         remainder, digits = remainder_next, digits[1:]
     return lines, n // d, n % d

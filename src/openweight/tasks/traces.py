@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Callable
-from fractions import Fraction
 
 from .base import Problem
 from .countdown import evaluate
@@ -120,121 +118,65 @@ def _linear(p: Problem, effort: str) -> str:
 
 
 def _sorting(p: Problem, effort: str) -> str:
-    """Selection sort. High effort writes every number with the same count of digits (leading
-    zeros) and finds each pick one digit column at a time, from the left, among the numbers still
-    tied: picking the smallest of a few single digits is easy for a small model, comparing whole
-    numbers is not. The check compares each neighbour in the sorted list. Medium names each pick."""
+    """Selection sort. High effort finds each pick by walking the numbers left with the best so far
+    ('7→7': after 7 the smallest so far is 7), then restates the sorted part, so every line is
+    built from the one above it; medium names each pick outright."""
     numbers, order = p.data
-    pick, word = (min, "smallest") if order == "ascending" else (max, "largest")
+    pick, word = (min, "Smallest") if order == "ascending" else (max, "Largest")
     left, done, lines = list(numbers), [], []
-    width = max(len(str(n)) for n in numbers)
     if effort == "high":
-        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the {word} of those left, one at "
-                     f"a time, comparing digits from the left (numbers written with {width} digit{'s' * (width > 1)}).")
+        lines.append(f"Sort {len(numbers)} numbers in {order} order: take the "
+                     f"{word.lower()} of those left, one at a time.")
     while left:
         chosen = pick(left)
         if effort == "high":
-            lines.append(_digit_pick([str(n).zfill(width) for n in left], pick, word) +
-                         f" Sorted: {', '.join(map(str, done + [chosen]))}.")
+            best, walk = left[0], [str(left[0])]
+            for n in left[1:]:
+                best = pick(best, n)
+                walk.append(f"{n}→{best}")
+            done.append(chosen)
+            lines.append(f"{word} of {', '.join(walk)}: {chosen}. Sorted: {', '.join(map(str, done))}.")
         else:
-            lines.append(f"{word.capitalize()} of {', '.join(map(str, left))}: {chosen}.")
-        done.append(chosen)
+            lines.append(f"{word} of {', '.join(map(str, left))}: {chosen}.")
         left.remove(chosen)
     if effort == "high":
-        sign = "<" if order == "ascending" else ">"
-        chain = "".join(f" {sign if a != b else '='} {b}" for a, b in zip(done, done[1:]))
-        lines.append(f"Check: {done[0]}{chain}; {len(numbers)} numbers in, {len(done)} out. Correct.")
+        lines.append(f"Check: {len(numbers)} numbers in, {len(numbers)} out, each one "
+                     f"{'<=' if order == 'ascending' else '>='} the next. Correct.")
     return "\n".join(lines)
 
 
-def _digit_pick(written: list[str], pick: Callable[..., str], word: str) -> str:
-    """'Left 59, 62, 22. 1st digits 5, 6, 2: smallest 2: 22.' Columns from the left, keeping the
-    numbers tied on the best digit, until one is left or the digits run out (equal numbers)."""
-    text, tied, column = f"Left {', '.join(written)}.", written, 0
-    while len(tied) > 1 and column < len(tied[0]):
-        digits = [n[column] for n in tied]
-        best = pick(digits)
-        tied = [n for n in tied if n[column] == best]
-        column += 1
-        text += f" {_ordinal(column)} digits {', '.join(digits)}: {word} {best}: {', '.join(tied)}."
-    return text + f" Only {written[0]}." if len(written) == 1 else text
-
-
-def _ordinal(n: int) -> str:
-    """1 -> '1st', 2 -> '2nd', 3 -> '3rd' (numbers have at most 3 digits here)."""
-    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
-
-
 def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
-    """High effort is a local search: a few tries one change away from the answer (an operator, or a
-    number swapped for another given one), each worked out and compared with the target, then the
-    answer. A model that has learnt it writes a try, computes it honestly and changes one thing
-    while it misses, rather than naming an answer it cannot check."""
     numbers, target = p.data
     steps = _expression_steps(p.answer)
     if effort == "medium":
         return "; ".join(steps) + f". That makes {target}."
     lines = [f"Target {target} from {', '.join(map(str, numbers))}."]
-    near = _near_misses(p.answer, numbers, target)
-    for attempt in rng.sample(near, min(len(near), rng.randint(1, 3))):
-        lines.append(f"Try {attempt}: {', '.join(_expression_steps(attempt))}. {_value(attempt)}, not {target}.")
-    lines += [f"Try {p.answer}: {', '.join(steps)}. That makes {target}. Found it.",
+    for _ in range(2):  # a couple of tries that miss, as a search would
+        a, b = rng.sample(numbers, 2)
+        value = a + b if rng.random() < 0.5 else a * b
+        sign = "+" if value == a + b else "*"
+        if value != target:
+            lines.append(f"Try {a} {sign} {b} = {value}. Not {target}.")
+    lines += [f"Try {p.answer}:", *steps, f"That makes {target}. Found it.",
               f"Check: it uses {', '.join(map(str, evaluate(p.answer)[1]))}, each given. Correct."]
     return "\n".join(lines)
 
 
-_TERM = re.compile(r"\d+|(?<= )[-+*/](?= )")  # a number, or an operator between spaces
-
-
-def _near_misses(expression: str, numbers: tuple[int, ...], target: int) -> list[str]:
-    """Expressions one change from `expression` that miss the target and whose every step is a
-    whole number >= 0: each operator swapped for another, each number for another given one not
-    used yet. Sorted, so the order of changes does not depend on set iteration."""
-    used = evaluate(expression)[1]
-    free = list(numbers)
-    for n in used:
-        free.remove(n)
-    out = set()
-    for m in _TERM.finditer(expression):
-        term = m.group(0)
-        swaps = [op for op in "+-*/" if op != term] if not term.isdigit() else \
-            sorted({str(n) for n in free} - {term})
-        for swap in swaps:
-            changed = expression[:m.start()] + swap + expression[m.end():]
-            order = _evaluation_order(changed)
-            if all(value is not None and value >= 0 and value.denominator == 1 for _, value in order) \
-                    and order[-1][1] != target:
-                out.add(changed)
-    return sorted(out)
-
-
-_INNER = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")  # an innermost bracket
-
-
-def _evaluation_order(expression: str) -> list[tuple[str, Fraction | None]]:
-    """'((100 / 5) * 4) - 4' -> [('100 / 5', 20), ('20 * 4', 80), ('80 - 4', 76)]: innermost first,
-    with exact values; it stops at a step with no whole number >= 0 to go on with (None: a division
-    by zero)."""
-    steps, text = [], expression
-    while (m := _INNER.search(text)) is not None:
-        value = _value(m.group(0))
-        steps.append((f"{m.group(1)} {m.group(2)} {m.group(3)}", value))
-        if value is None or value < 0 or value.denominator != 1:
-            return steps
+def _expression_steps(expression: str) -> list[str]:
+    """'((100 / 5) * 4) - 4' -> ['100 / 5 = 20', '20 * 4 = 80', '80 - 4 = 76']: innermost first."""
+    steps = []
+    text = expression
+    inner = re.compile(r"\((\d+) ([-+*/]) (\d+)\)")
+    while True:
+        m = inner.search(text)
+        if m is None:
+            break
+        value = int(evaluate(m.group(0))[0])
+        steps.append(f"{m.group(1)} {m.group(2)} {m.group(3)} = {value}")
         text = text[:m.start()] + str(value) + text[m.end():]
     if not re.fullmatch(r"\d+", text):
-        steps.append((text, _value(text)))
+        steps.append(f"{text} = {int(evaluate(text)[0])}")
     return steps
-
-
-def _value(expression: str) -> Fraction | None:
-    result = evaluate(expression)
-    return None if result is None else result[0]
-
-
-def _expression_steps(expression: str) -> list[str]:
-    """'((100 / 5) * 4) - 4' -> ['100 / 5 = 20', '20 * 4 = 80', '80 - 4 = 76'] (whole steps only)."""
-    return [f"{work} = {int(value)}" for work, value in _evaluation_order(expression)]
 
 
 def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
