@@ -26,16 +26,16 @@ SFT = dict(
 )
 
 GRPO = dict(
-    # Sorting at low effort: a reply is ~35 tokens, so a step affords 64 prompts x 8 replies (15-25
-    # groups with mixed results; at high effort 16 prompts of linear equations gave ~7, and 64 steps
-    # moved nothing: README). Replay keeps the rest: each update also descends the supervised loss
+    # Sorting at low effort: a reply is ~37 tokens, so a step affords 64 prompts x 8 replies (14
+    # groups with mixed results on average; at high effort 16 prompts of linear equations gave ~7,
+    # and 64 steps moved nothing: README). Replay keeps the rest: each update also descends the supervised loss
     # on 16 fresh conversations of the SFT mixture (without it, this stage lowered the other
     # families by 10-40 points; docs/openweight-mini/grpo_runs_2026-11-30.md).
     mixture={"sorting": 1.0},
     efforts=["low"],
     format_weight=0.1,
     eval_problems=300,
-    train=dict(steps=128, prompts_per_step=64, group_size=8, max_new_tokens=64, temperature=1.0,
+    train=dict(steps=192, prompts_per_step=64, group_size=8, max_new_tokens=64, temperature=1.0,
                variant="dapo", clip_low=0.2, clip_high=0.28, updates=2, lr=1e-4, kl_coef=0.05, optimizer="adamw",
                micro_batch=128, checkpoint_every=4, eval_every=8, replay_coef=1.0, replay_batch=16),
 )
