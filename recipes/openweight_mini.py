@@ -1,6 +1,6 @@
 """openweight-mini: the gpt-oss architecture in miniature, taught the task families by SFT, then GRPO.
 
-Run it with `openweight train recipes/openweight_mini.py` (stages: tokenizer, sft; GRPO follows).
+Run it with `openweight train recipes/openweight_mini.py` (stages: tokenizer, sft, grpo, export).
 Everything is seeded: the same machine and seed give the same weights.
 """
 
@@ -30,20 +30,19 @@ GRPO = dict(
     # groups with mixed results on average; at high effort 16 prompts of linear equations gave ~7,
     # and 64 steps moved nothing: README). Replay keeps the rest: each update also descends the
     # supervised loss on 16 fresh conversations of the SFT mixture (without it, this stage lowered
-    # the other families by 10-40 points). On the shipped SFT model, 192 steps took sorting at low
-    # effort from 8.8% to 18.0% with no other cell down by more than 1.8 points; 256 steps to 23.2%,
-    # with two cells 2.4-3.2 down (docs/openweight-mini/grpo_runs_2026-11-30.md).
+    # the other families by 10-40 points). From the SFT model, 224 steps took sorting at low effort
+    # from 8.8% to 19.6% with Countdown at medium effort 2.8 points down and no other cell down by
+    # more than 1.8; 192 steps gave +9.2, 256 steps +14.4 (docs/openweight-mini/grpo_runs_2026-11-30.md).
     mixture={"sorting": 1.0},
     efforts=["low"],
     format_weight=0.1,
     eval_problems=300,
-    train=dict(steps=192, prompts_per_step=64, group_size=8, max_new_tokens=64, temperature=1.0,
+    train=dict(steps=224, prompts_per_step=64, group_size=8, max_new_tokens=64, temperature=1.0,
                variant="dapo", clip_low=0.2, clip_high=0.28, updates=2, lr=1e-4, kl_coef=0.05, optimizer="adamw",
                micro_batch=128, checkpoint_every=4, eval_every=8, replay_coef=1.0, replay_batch=16),
 )
 
 # Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.
 EXPORT = "src/openweight/builtin/openweight-mini"
-# Which stage's model is shipped: the SFT model, until a GRPO stage is shown by `openweight eval`
-# to add to one family without taking from the others (README, "openweight-mini").
-EXPORT_FROM = "sft"
+# Which stage's model is shipped (README, "openweight-mini": SFT beside SFT + GRPO).
+EXPORT_FROM = "grpo"
