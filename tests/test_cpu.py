@@ -35,3 +35,20 @@ def _threads_after_cli(env_threads: str | None) -> int:
 def test_the_command_line_runs_one_thread_per_usable_core_unless_told():
     assert _threads_after_cli(None) == 1  # torch alone would count the host's cores
     assert _threads_after_cli("2") == 2  # OMP_NUM_THREADS is the user's choice
+
+
+def test_a_thread_count_already_right_is_left_alone(monkeypatch):
+    """Setting it again would turn off MKL's dynamic threading, and change how products round."""
+    from openweight import cpu
+
+    calls = []
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.setattr(cpu, "usable_cores", lambda: 3)
+    monkeypatch.setattr(cpu.torch, "set_num_threads", calls.append)
+    monkeypatch.setattr(cpu.torch, "get_num_threads", lambda: 3)
+    cpu.use_physical_cores()
+    assert calls == []
+    monkeypatch.setattr(cpu.torch, "get_num_threads", lambda: 8)
+    cpu.use_physical_cores()
+    assert calls == [3]

@@ -60,7 +60,15 @@ def _cgroup_quota() -> int | None:
 
 def use_physical_cores() -> int:
     """Set torch's intra-op threads to usable_cores(), unless OMP_NUM_THREADS or MKL_NUM_THREADS
-    already chose (torchrun sets OMP_NUM_THREADS for its processes). Returns the thread count."""
+    already chose (torchrun sets OMP_NUM_THREADS for its processes). Returns the thread count.
+
+    Only a count that differs is set: torch.set_num_threads also turns off MKL's dynamic threading,
+    which lets MKL run a small product on fewer threads. With it off, the same products split their
+    sums differently (a training run rounds otherwise than one started without the call, so its
+    weights differ from the shipped model's bytes) and, with another process busy on the same
+    cores, a matrix-vector product took 75 times longer (measured 2026-12-01)."""
     if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
-        torch.set_num_threads(usable_cores())
+        cores = usable_cores()
+        if torch.get_num_threads() != cores:
+            torch.set_num_threads(cores)
     return torch.get_num_threads()
