@@ -9,12 +9,10 @@ format of `openweight eval` (docs/openweight-mini/eval_*_targets.md were written
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import openweight
-from openweight.evaluate.tasks import evaluate_cell, report
-from openweight.weights.atomic import atomic_write_text
+from openweight.evaluate.tasks import evaluate_cell, write_report
 
 # (family, effort, difficulty, calculate tool offered)
 TARGET_CELLS = [
@@ -37,11 +35,7 @@ def main() -> None:
     lm = openweight.load(args.model)
     cells = [evaluate_cell(lm, family, effort, args.problems, difficulty=difficulty, with_tool=tool)
              for family, effort, difficulty, tool in TARGET_CELLS]
-    data, table = report(cells, f"{args.model}: the target cells, {args.problems} held-out problems each")
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "eval.json", json.dumps(data, indent=2) + "\n")
-    atomic_write_text(args.out / "eval.md", table)
-    print(table)
+    print(write_report(cells, f"{args.model}: the target cells, {args.problems} held-out problems each", args.out))
 
 
 if __name__ == "__main__":

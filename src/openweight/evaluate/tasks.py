@@ -133,6 +133,11 @@ def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Pa
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
                            with_tool=with_tool)
              for f in families for e in efforts]
+    return write_report(cells, title, out)
+
+
+def write_report(cells: list[Cell], title: str, out: Path) -> str:
+    """out/eval.json and out/eval.md (report); returns the markdown table."""
     data, table = report(cells, title)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "eval.json", json.dumps(data, indent=2) + "\n")
