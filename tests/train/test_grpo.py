@@ -135,11 +135,35 @@ def test_micro_batches_give_the_one_pass_gradient(variant):
             old = batch_logprobs(model, rollouts, 0, size)
             ref = [(logp - 0.1, mask) for logp, mask in old]  # a reference the policy has moved from
         model.zero_grad()
-        stats.append(policy_gradient(model, rollouts, old, ref, config, pad_id=0))
+        stats.append(policy_gradient(model, rollouts, old, ref, config, pad_id=0)[0])
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
     assert grads[0].abs().max() > 0
     torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
     assert stats[1]["kl"] == pytest.approx(stats[0]["kl"], rel=1e-5) and stats[0]["kl"] > 0
+
+
+def test_the_first_update_takes_its_old_logprobs_from_its_own_pass():
+    """old=None (the model still the sampler) gives the very gradient of a separate no-grad pass, and
+    hands back those log-probabilities for the next update."""
+    model, _, _ = tiny_policy()
+    model.requires_grad_(True)
+    rng = random.Random(1)
+    rollouts = [Rollout([rng.randrange(1, 16) for _ in range(rng.randint(2, 5))],
+                        [rng.randrange(16) for _ in range(rng.randint(0, 9))],
+                        reward=0.0, correct=False, advantage=rng.uniform(-1, 1)) for _ in range(7)]
+    config = GRPOConfig(steps=1, variant="dapo", kl_coef=0.1, micro_batch=3, max_new_tokens=9)
+    with torch.no_grad():
+        separate = batch_logprobs(model, rollouts, 0, 3)
+    ref = [(logp - 0.1, mask) for logp, mask in separate]
+    results = []
+    for old in (separate, None):
+        model.zero_grad()
+        stats, computed = policy_gradient(model, rollouts, old, ref, config, pad_id=0)
+        results.append((stats, torch.cat([p.grad.flatten() for p in model.parameters()]), computed))
+    assert results[0][1].abs().max() > 0
+    assert torch.equal(results[1][1], results[0][1]) and results[1][0] == results[0][0]
+    for (logp, mask), (expected, expected_mask) in zip(results[1][2], separate):
+        assert torch.equal(logp, expected) and torch.equal(mask, expected_mask) and not logp.requires_grad
 
 
 @pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])

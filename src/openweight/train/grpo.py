@@ -99,13 +99,17 @@ def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pa
         ids[row, : len(s)] = torch.tensor(s)
     logits = model(ids[:, :-1])  # [n, width-1, vocab]
     logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    longest = max(len(r) for r in replies)
-    out = torch.zeros(len(sequences), longest)
-    mask = torch.zeros(len(sequences), longest, dtype=torch.bool)
+    mask = reply_mask(replies)
+    out = torch.zeros(mask.shape)
     for row, (p, r) in enumerate(zip(prompts, replies)):
         out[row, : len(r)] = logp[row, len(p) - 1: len(p) - 1 + len(r)]
-        mask[row, : len(r)] = True
     return out, mask
+
+
+def reply_mask(replies: list[list[int]]) -> torch.Tensor:
+    """[n, longest reply] True on each reply's tokens."""
+    lengths = torch.tensor([len(r) for r in replies])
+    return torch.arange(int(lengths.max()))[None] < lengths[:, None]
 
 
 def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, adv: torch.Tensor,
@@ -141,29 +145,34 @@ def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, 
 
 def batch_logprobs(model, rollouts: list[Rollout], pad_id: int, size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """reply_logprobs of the rollouts, `size` replies at a time: [(logprobs [size, t], mask [size, t])]."""
-    return [reply_logprobs(model, [r.prompt for r in chunk], [r.reply or [pad_id] for r in chunk], pad_id)
+    return [reply_logprobs(model, [r.prompt for r in chunk], _replies(chunk, pad_id), pad_id)
             for chunk in _slices(rollouts, size)]
 
 
-def policy_gradient(model, rollouts: list[Rollout], old: list, ref: list | None, config: GRPOConfig,
-                    pad_id: int) -> dict:
+def policy_gradient(model, rollouts: list[Rollout], old: list | None, ref: list | None, config: GRPOConfig,
+                    pad_id: int) -> tuple[dict, list[tuple[torch.Tensor, torch.Tensor]]]:
     """Backward of the whole batch's loss, config.micro_batch replies at a time: the gradients add up to
     one pass's, while memory holds one slice's activations (attention scores grow with replies x
     length^2: 128 replies of ~300 tokens took 18 GiB at once). old/ref: batch_logprobs of the same
-    slices. Returns the batch's mean KL and clip fraction."""
+    slices; old=None when the model is still the one that sampled the rollouts (a step's first update),
+    whose log-probabilities this pass computes anyway (the same numbers as a separate no-grad pass,
+    without its cost). Returns the batch's mean KL and clip fraction, and this pass's batch_logprobs
+    (detached): the `old` of the updates after it."""
     slices = _slices(rollouts, config.micro_batch)
-    tokens = sum(int(credited(mask, chunk).sum()) for (_, mask), chunk in zip(old, slices))
+    tokens = sum(int(credited(reply_mask(_replies(chunk, pad_id)), chunk).sum()) for chunk in slices)
     kl = clipped = 0.0
+    computed = []
     for i, chunk in enumerate(slices):
         logp, mask = batch_logprobs(model, chunk, pad_id, len(chunk))[0]
+        computed.append((logp.detach(), mask))
         mask = credited(mask, chunk)
         adv = torch.tensor([r.advantage for r in chunk])
-        loss, stats = policy_loss(logp, old[i][0], mask, adv, config, ref[i][0] if ref else None,
-                                  replies=len(rollouts), tokens=tokens)
+        loss, stats = policy_loss(logp, computed[i][0] if old is None else old[i][0], mask, adv, config,
+                                  ref[i][0] if ref else None, replies=len(rollouts), tokens=tokens)
         loss.backward()
         kl += stats["kl"] * int(mask.sum())
         clipped += stats["clip_fraction"] * int(mask.sum())
-    return {"kl": kl / tokens, "clip_fraction": clipped / tokens}
+    return {"kl": kl / tokens, "clip_fraction": clipped / tokens}, computed
 
 
 def replay_gradient(model, examples: list[Example], coef: float, pad_id: int, size: int) -> float:
@@ -184,6 +193,11 @@ def credited(mask: torch.Tensor, rollouts: list[Rollout]) -> torch.Tensor:
     before its first wrong step, which were right and are not to blame."""
     start = torch.tensor([r.credit_from if r.advantage < 0 else 0 for r in rollouts])
     return mask & (torch.arange(mask.shape[1])[None] >= start[:, None])
+
+
+def _replies(rollouts: list[Rollout], pad_id: int) -> list[list[int]]:
+    """The rollouts' replies, an empty one as one pad token (a reply with no tokens has no log-probability)."""
+    return [r.reply or [pad_id] for r in rollouts]
 
 
 def _slices(items: list, size: int) -> list[list]:
@@ -262,11 +276,12 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
         if train_set or replayed:
             model.train().requires_grad_(True)
             with torch.no_grad():
-                old = batch_logprobs(model, train_set, pad_id, config.micro_batch)
                 ref = batch_logprobs(reference, train_set, pad_id, config.micro_batch) if reference else None
+            old = None  # the first update computes them
             for _ in range(config.updates):
                 if train_set:
-                    stats = policy_gradient(model, train_set, old, ref, config, pad_id)
+                    stats, computed = policy_gradient(model, train_set, old, ref, config, pad_id)
+                    old = old or computed
                 if replayed:
                     stats["replay_loss"] = replay_gradient(model, replayed, config.replay_coef, pad_id,
                                                            config.micro_batch)
