@@ -138,6 +138,31 @@ def test_length_windows_group_alike_lengths_and_keep_every_example():
     assert sum(spreads) < sum(plain_spreads) / 2
 
 
+@pytest.mark.parametrize("slowdown, warned", [(10.0, True), (0.6, False)])
+def test_bf16_autocast_warns_on_a_cpu_without_bf16_arithmetic(monkeypatch, slowdown, warned):
+    """A CPU that emulates bf16 (AVX2 only: products 10-100x slower than float32, measured) gets a
+    warning that names the setting; one with AVX512-BF16 or AMX (faster than float32) does not."""
+    import warnings
+
+    from openweight.train import trainer
+
+    monkeypatch.setattr(trainer, "half_precision_slowdown", lambda dtype: slowdown)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer._autocast("bfloat16", torch.device("cpu"))
+    messages = [str(w.message) for w in caught]
+    assert bool(messages) == warned, messages
+    if warned:
+        assert "10x slower" in messages[0] and "autocast=None" in messages[0]
+
+
+def test_half_precision_slowdown_is_a_measured_ratio():
+    from openweight.cpu import half_precision_slowdown
+
+    ratio = half_precision_slowdown(torch.bfloat16)
+    assert 0 < ratio < float("inf")
+
+
 def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from tiny_run import CONFIG, examples

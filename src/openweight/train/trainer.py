@@ -11,6 +11,7 @@ import os
 from contextlib import nullcontext
 import random
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from ..cpu import half_precision_slowdown
 from . import settings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batches, Example
@@ -64,10 +66,16 @@ class TrainConfig:
 
 
 def _autocast(dtype: str | None, device: torch.device):
-    """Mixed precision for the forward pass: bf16 matmuls, fp32 weights. On this machine's CPU it gains
-    ~1.35x on batches of 400-token sequences and nothing measurable on short ones."""
+    """Mixed precision for the forward pass: bf16 matmuls, fp32 weights. On a CPU with AVX-512 it
+    gained ~1.35x on batches of 400-token sequences and nothing measurable on short ones; on a CPU
+    without bf16 arithmetic each product takes 10-100x longer (a warning says so)."""
     if dtype is None:
         return nullcontext()
+    if device.type == "cpu" and (slowdown := half_precision_slowdown(getattr(torch, dtype))) > 2:
+        warnings.warn(f"autocast={dtype!r}: this CPU multiplies {dtype} matrices {slowdown:.0f}x slower than "
+                      f"float32 (it has no {dtype} arithmetic, e.g. AVX512-BF16 or AMX), so training runs "
+                      "several times slower than without autocast; set autocast=None (the recipe's "
+                      "SFT.train) on this machine", stacklevel=3)
     return torch.autocast(device.type, dtype=getattr(torch, dtype))
 
 
