@@ -79,13 +79,12 @@ def peak_rss_mib() -> float:
 # ---- backends: each gives first_token(ids), stream(ids, n) -> token timestamps, batch(prompts, n) -----
 class Openweight:
     def __init__(self, model: str, variant: str, threads: int, gguf: str):
-        import torch
-
         import openweight
+        from openweight.cpu import set_threads
         from openweight.engine.generate import generate_ids
         from openweight.memory import return_freed_memory
 
-        torch.set_num_threads(threads)
+        set_threads(threads)  # leaves MKL's dynamic threading on where the count is right
         return_freed_memory()  # as the openweight command line does
         source = {"smollm2": "smollm2-135m", "mini": "openweight-mini"}.get(model) or gpt_oss_folder()
         quantize = variant if variant.startswith("int") else None
@@ -136,9 +135,10 @@ class Transformers:
         import torch
         import transformers
 
+        from openweight.cpu import set_threads
         from openweight.registry import resolve
 
-        torch.set_num_threads(threads)
+        set_threads(threads)
         transformers.logging.set_verbosity_error()
         dtype = getattr(torch, variant)
         if model == "smollm2":

@@ -60,19 +60,22 @@ def _cgroup_quota() -> int | None:
 
 
 def use_physical_cores() -> int:
-    """Set torch's intra-op threads to usable_cores(), unless OMP_NUM_THREADS or MKL_NUM_THREADS
-    already chose (torchrun sets OMP_NUM_THREADS for its processes). Returns the thread count.
-
-    Only a count that differs is set: torch.set_num_threads also turns off MKL's dynamic threading,
-    which lets MKL run a small product on fewer threads. With it off, the same products split their
-    sums differently (a training run rounds otherwise than one started without the call, so its
-    weights differ from the shipped model's bytes) and, with another process busy on the same
-    cores, a matrix-vector product took 75 times longer (measured 2026-12-01)."""
+    """Set torch's intra-op threads to usable_cores() (set_threads), unless OMP_NUM_THREADS or
+    MKL_NUM_THREADS already chose (torchrun sets OMP_NUM_THREADS for its processes). Returns the
+    thread count."""
     if not (os.environ.get("OMP_NUM_THREADS") or os.environ.get("MKL_NUM_THREADS")):
-        cores = usable_cores()
-        if torch.get_num_threads() != cores:
-            torch.set_num_threads(cores)
+        set_threads(usable_cores())
     return torch.get_num_threads()
+
+
+def set_threads(count: int) -> None:
+    """torch's intra-op threads, set only where the count differs: torch.set_num_threads also turns
+    off MKL's dynamic threading, which lets MKL run a small product on fewer threads. With it off,
+    the same products split their sums differently (a training run rounds otherwise than one started
+    without the call, so its weights differ from the shipped model's bytes) and, with another
+    process busy on the same cores, a matrix-vector product took 75 times longer (measured 2026-12-01)."""
+    if torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def half_precision_slowdown(dtype: torch.dtype = torch.bfloat16) -> float:
