@@ -82,7 +82,8 @@ def half_precision_slowdown(dtype: torch.dtype = torch.bfloat16) -> float:
     """How many times longer this CPU takes to multiply `dtype` matrices than float32 ones (best of a
     few [256, 256] x [256, 512] products each). Below 1 where the CPU multiplies bf16 in hardware
     (AVX512-BF16, AMX); 10 to 100 on an AMD EPYC with AVX2 only, which emulates it (measured 2026-12-01)."""
-    a, b = torch.randn(256, 256), torch.randn(256, 512)
+    rng = torch.Generator().manual_seed(0)  # its own: a trainer's seeded global stream stays untouched
+    a, b = torch.randn(256, 256, generator=rng), torch.randn(256, 512, generator=rng)
 
     def best(x: torch.Tensor, y: torch.Tensor) -> float:
         x @ y  # warm-up: first-call allocations and kernel dispatch
