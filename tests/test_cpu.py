@@ -1,12 +1,13 @@
-"""Threads: the physical cores the process may use, not the host's."""
+"""Threads: the physical cores the process may use, not the host's; how fast bf16 products are."""
 
 import os
 import subprocess
 import sys
 
 import pytest
+import torch
 
-from openweight.cpu import cpu_quota, usable_cores
+from openweight.cpu import cpu_quota, half_precision_slowdown, usable_cores
 
 
 def test_cgroup_quota_reads_as_whole_cpus():
@@ -52,3 +53,12 @@ def test_a_thread_count_already_right_is_left_alone(monkeypatch):
     monkeypatch.setattr(cpu.torch, "get_num_threads", lambda: 8)
     cpu.use_physical_cores()
     assert calls == [3]
+
+
+def test_half_precision_slowdown_is_a_measured_ratio():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    ratio = half_precision_slowdown(torch.bfloat16)
+    assert 0 < ratio < float("inf")
+    assert torch.equal(torch.rand(3), expected)  # a seeded training run's random stream is left as it was

@@ -156,17 +156,6 @@ def test_bf16_autocast_warns_on_a_cpu_without_bf16_arithmetic(monkeypatch, slowd
         assert "10x slower" in messages[0] and "autocast=None" in messages[0]
 
 
-def test_half_precision_slowdown_is_a_measured_ratio():
-    from openweight.cpu import half_precision_slowdown
-
-    torch.manual_seed(5)
-    expected = torch.rand(3)
-    torch.manual_seed(5)
-    ratio = half_precision_slowdown(torch.bfloat16)
-    assert 0 < ratio < float("inf")
-    assert torch.equal(torch.rand(3), expected)  # a seeded training run's random stream is left as it was
-
-
 def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from tiny_run import CONFIG, examples
