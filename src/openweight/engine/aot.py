@@ -87,7 +87,7 @@ def _environment() -> str:
         h.update(next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "").encode())
     package = Path(__file__).resolve().parents[1]
     for folder in ("model", "quant", "engine"):
-        for source in sorted((package / folder).glob("*.py")):
+        for source in sorted(p for p in (package / folder).iterdir() if p.suffix in (".py", ".cpp")):
             h.update(source.read_bytes())
     return h.hexdigest()
 

@@ -1,4 +1,8 @@
-"""Weight-only quantized linear layers on PyTorch's own CPU kernel for 4-bit weights.
+"""Weight-only quantized linear layers.
+
+On x86 CPUs with AVX2 and no AVX-512 (quant.kernels.available()), a layer holds its weights as GGUF's
+Q4_1 or Q8_0 blocks and multiplies with openweight's own kernels (quant.blocks.cpp): 8-bit activations,
+as llama.cpp's. Elsewhere it runs on PyTorch's own CPU kernel for 4-bit weights:
 
 - Int4Linear: 4 bits per weight in groups along the input axis, W = (q - 8) * scale + zero
   per group and output row (`aten._weight_int4pack_mm_for_cpu`). That kernel is only vectorised
@@ -17,6 +21,8 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+
+from . import kernels
 
 INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
@@ -67,26 +73,85 @@ def pack_int4(out_features: int, in_features: int, codes_of: Callable[[int, int]
     return packed
 
 
+def q4_1_blocks(out_features: int, codes_of: Callable[[int, int], torch.Tensor], d: torch.Tensor,
+                m: torch.Tensor) -> torch.Tensor:
+    """Codes in 0..15 [out, in] (given per slice of rows, as pack_int4 takes them) with d, m float
+    [out, in / 32], w = d * q + m -> GGUF Q4_1 bytes uint8 [out, in / 32 * 20]."""
+    blocks = torch.empty(out_features, d.shape[1], 20, dtype=torch.uint8)
+    blocks[..., 0:2] = _half_bytes(d)
+    blocks[..., 2:4] = _half_bytes(m)
+    for start in range(0, out_features, _PACK_ROWS):
+        stop = min(start + _PACK_ROWS, out_features)
+        q = codes_of(start, stop).to(torch.uint8).view(stop - start, -1, 32)  # [rows, blocks, 32]
+        blocks[start:stop, :, 4:] = q[..., :16] | (q[..., 16:] << 4)
+    return blocks.view(out_features, -1)
+
+
+def q8_0_blocks(codes: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Codes int8 [out, in] with d float [out, in / 32], w = d * q -> GGUF Q8_0 bytes uint8 [out, in / 32 * 34]."""
+    out_features = codes.shape[0]
+    blocks = torch.empty(out_features, d.shape[1], 34, dtype=torch.uint8)
+    blocks[..., 0:2] = _half_bytes(d)
+    blocks[..., 2:] = codes.to(torch.int8).view(out_features, -1, 32).view(torch.uint8)
+    return blocks.view(out_features, -1)
+
+
+def _half_bytes(t: torch.Tensor) -> torch.Tensor:
+    """float [rows, blocks] -> the bytes of its float16 values, uint8 [rows, blocks, 2]."""
+    return t.to(torch.float16).contiguous().unsqueeze(-1).view(torch.uint8)
+
+
+def decode_blocks(blocks: torch.Tensor, kind: str) -> torch.Tensor:
+    """GGUF Q4_1 or Q8_0 bytes uint8 [..., out, in / 32 * bytes] -> float32 weights [..., out, in]."""
+    size = 20 if kind == "q4_1" else 34
+    b = blocks.unflatten(-1, (-1, size))  # [..., out, blocks, size]
+    d = b[..., 0:2].contiguous().view(torch.float16).float()  # [..., out, blocks, 1]
+    if kind == "q4_1":
+        m = b[..., 2:4].contiguous().view(torch.float16).float()
+        nibbles = b[..., 4:]
+        w = torch.cat((nibbles & 0xF, nibbles >> 4), -1).float() * d + m  # [..., out, blocks, 32]
+    else:
+        w = b[..., 2:].contiguous().view(torch.int8).float() * d
+    return w.flatten(-2)
+
+
+def block_matmul(flat: torch.Tensor, blocks: torch.Tensor, kind: str) -> torch.Tensor:
+    """flat [tokens, in] @ GGUF blocks [out, in / 32 * bytes] of `kind` -> float32 [tokens, out] (quant.kernels)."""
+    return (kernels.q4_1_matmul if kind == "q4_1" else kernels.q8_0_matmul)(flat, blocks)
+
+
 class Int4Linear(torch.nn.Module):
-    def __init__(self, codes: torch.Tensor | Callable[[int, int], torch.Tensor], scale: torch.Tensor,
-                 zero: torch.Tensor, group_size: int, bias: torch.Tensor | None):
-        """codes integers [out, in] in 0..15 (uint8 keeps big layers small), or a function of
-        (start, stop) giving those rows (pack_int4); scale, zero float [out, in // group_size]."""
+    def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None,
+                 **weights: torch.Tensor):
+        """weights: `blocks`, GGUF Q4_1 bytes for openweight's kernel, or `packed` and `scale_zero` for
+        PyTorch's (from_codes makes either)."""
         super().__init__()
+        self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
+        self.register_buffer("bias", bias)
+        for name, t in weights.items():
+            self.register_buffer(name, t)
+
+    @classmethod
+    def from_codes(cls, codes: torch.Tensor | Callable[[int, int], torch.Tensor], scale: torch.Tensor,
+                   zero: torch.Tensor, group_size: int, bias: torch.Tensor | None) -> Int4Linear:
+        """codes integers [out, in] in 0..15 (uint8 keeps big layers small), or a function of
+        (start, stop) giving those rows (pack_int4); scale, zero float [out, in // group_size]:
+        w = (q - 8) * scale + zero."""
         if group_size not in INT4_GROUP_SIZES:
             raise ValueError(f"int4 group_size must be one of {INT4_GROUP_SIZES}, got {group_size}")
         out_features, in_features = len(scale), scale.shape[1] * group_size
-        self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
+        rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
+        if kernels.available():  # Q4_1 blocks of 32: a larger group's scale repeats in each of its blocks
+            d, m = (t.float().repeat_interleave(group_size // 32, 1) for t in (scale, zero - 8 * scale))
+            return cls(out_features, in_features, group_size, bias, blocks=q4_1_blocks(out_features, rows_of, d, m))
         padded = -out_features % _ROWS
         if padded:  # padding rows' scale and zero are 0
             scale, zero = (torch.cat((t, t.new_zeros(padded, t.shape[1]))) for t in (scale, zero))
-        rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
-        self.register_buffer("packed", pack_int4(out_features, in_features, rows_of))
-        # [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
+        # scale_zero [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
         # (cast first: the float32 copies of a 50k-row output layer's would add tens of MB to the load's peak)
-        self.register_buffer("scale_zero", torch.stack((scale.to(torch.bfloat16), zero.to(torch.bfloat16)), -1)
-                             .transpose(0, 1).contiguous())
-        self.register_buffer("bias", bias)
+        return cls(out_features, in_features, group_size, bias, packed=pack_int4(out_features, in_features, rows_of),
+                   scale_zero=torch.stack((scale.to(torch.bfloat16), zero.to(torch.bfloat16)), -1)
+                   .transpose(0, 1).contiguous())
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int4Linear:
@@ -96,33 +161,43 @@ class Int4Linear(torch.nn.Module):
         low, high = w.amin(-1), w.amax(-1)
         scale = (high - low) / 15
         codes = torch.round((w - low[..., None]) / scale.clamp(min=1e-12)[..., None]).clamp(0, 15)
-        return cls(codes.view(out_features, in_features).to(torch.uint8), scale, low + 8 * scale, group_size,
-                   None if bias is None else bias.detach().float())
+        return cls.from_codes(codes.view(out_features, in_features).to(torch.uint8), scale, low + 8 * scale,
+                              group_size, None if bias is None else bias.detach().float())
 
     @classmethod
     def from_q4_1(cls, blocks: np.ndarray, bias: torch.Tensor | None = None) -> Int4Linear:
-        """GGUF Q4_1 bytes [out, in / 32 * 20] -> the layer, no float weights in between.
+        """GGUF Q4_1 bytes [out, in / 32 * 20] -> the layer, no float weights in between: the bytes as
+        they are for openweight's kernel, codes and scales repacked for PyTorch's.
 
         A block is d (fp16), m (fp16) and 16 bytes whose low nibbles are weights 0..15 and high
         nibbles weights 16..31 of the block; weight = d * q + m.
         """
         rows = blocks.shape[0]
-        b = np.ascontiguousarray(blocks).reshape(rows, -1, 20)
-        d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [out, groups]
-        m = torch.from_numpy(b[..., 2:4].copy().view(np.float16)[..., 0]).float()
-        nibbles = torch.from_numpy(b[..., 4:].copy())  # uint8 [out, groups, 16]
+        raw = torch.from_numpy(np.ascontiguousarray(blocks).reshape(rows, -1).copy())  # uint8 [out, row bytes]
+        if kernels.available():
+            return cls(rows, raw.shape[1] // 20 * 32, 32, bias, blocks=raw)
+        b = raw.view(rows, -1, 20)
+        d = b[..., 0:2].contiguous().view(torch.float16)[..., 0].float()  # [out, groups]
+        m = b[..., 2:4].contiguous().view(torch.float16)[..., 0].float()
+        nibbles = b[..., 4:]  # uint8 [out, groups, 16]
         codes = torch.cat((nibbles & 0xF, nibbles >> 4), -1).view(rows, -1)  # [out, in]
-        return cls(codes, d, m + 8 * d, 32, bias)
+        return cls.from_codes(codes, d, m + 8 * d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:
-        """The float weights [out, in] the kernel computes with (scale and zero in bfloat16), exactly:
-        the kernel's float32 path on the identity."""
+        """The float weights [out, in] the kernel computes with, exactly."""
+        if hasattr(self, "blocks"):
+            return decode_blocks(self.blocks, "q4_1")
+        # (PyTorch's kernel, scale and zero in bfloat16: its float32 path on the identity)
         eye = torch.eye(self.in_features)
         return int4_matmul(eye, self.packed, self.group_size, self.scale_zero.float(), self.out_features).t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # [tokens, in]
-        y = int4_matmul(flat, self.packed, self.group_size, self.scale_zero, self.out_features)  # bfloat16
+        flat = x.reshape(-1, self.in_features)  # [tokens, in]
+        if hasattr(self, "blocks"):
+            y = block_matmul(flat, self.blocks, "q4_1")  # float32
+        else:
+            y = int4_matmul(flat.to(torch.bfloat16).contiguous(), self.packed, self.group_size, self.scale_zero,
+                            self.out_features)  # bfloat16
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
@@ -137,7 +212,12 @@ class Int8Linear(torch.nn.Module):
         """codes int8 [out, in] in -127..127; scale float [out, in // group_size]: w = scale * q."""
         super().__init__()
         self.out_features, self.in_features = codes.shape
+        self.group_size = group_size
         q = codes.to(torch.int8)
+        if kernels.available():  # Q8_0 blocks of 32: a larger group's scale repeats in each of its blocks
+            self.register_buffer("bias", bias)
+            self.register_buffer("blocks", q8_0_blocks(q, scale.float().repeat_interleave(group_size // 32, 1)))
+            return
 
         def halves(start: int, stop: int) -> torch.Tensor:
             # q = 16 * (high - 8) + low, both in 0..15: [rows, 2 * in] holds high then low, made a slice
@@ -147,7 +227,7 @@ class Int8Linear(torch.nn.Module):
 
         zeros = torch.zeros_like(scale)
         # high halves: (code - 8) * 16s + 0; low halves: (code - 8) * s + 8s = code * s.
-        self.halves = Int4Linear(halves, torch.cat((16 * scale, scale), 1),
+        self.halves = Int4Linear.from_codes(halves, torch.cat((16 * scale, scale), 1),
                                  torch.cat((zeros, 8 * scale), 1), group_size, bias)
 
     @classmethod
@@ -167,16 +247,23 @@ class Int8Linear(torch.nn.Module):
         return cls(codes, d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:
-        """The float weights [out, in] the kernel computes with (scales in bfloat16)."""
-        both = self.halves.dequantized()  # [out, 2 * in]
+        """The float weights [out, in] the kernel computes with, exactly."""
+        if hasattr(self, "blocks"):
+            return decode_blocks(self.blocks, "q8_0")
+        both = self.halves.dequantized()  # [out, 2 * in]  (scales in bfloat16)
         return both[:, : self.in_features] + both[:, self.in_features:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.halves(torch.cat((x, x), -1))  # [.., in] twice over: the high and the low halves
+        if not hasattr(self, "blocks"):
+            return self.halves(torch.cat((x, x), -1))  # [.., in] twice over: the high and the low halves
+        y = block_matmul(x.reshape(-1, self.in_features), self.blocks, "q8_0")  # float32 [tokens, out]
+        if self.bias is not None:
+            y = y + self.bias
+        return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, int8, "
-                f"group_size={self.halves.group_size}")
+                f"group_size={self.group_size}")
 
 
 def quantized_linear(weight: torch.Tensor, bias: torch.Tensor | None, mode: str, group_size: int = 32):

@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
-from .linear import Int4Linear, Int8Linear, int4_matmul, quantized_linear
+from .linear import Int4Linear, Int8Linear, block_matmul, decode_blocks, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
 
@@ -34,15 +34,19 @@ class StackedLinear(torch.nn.Module):
         if any(type(layer) is not type(first) for layer in layers):
             raise ValueError("experts must share one layer type to be stacked")
         self.in_features, self.out_features = first.in_features, first.out_features
-        self.doubled = isinstance(first, Int8Linear)  # int8 runs as two 4-bit halves of a doubled input
+        # GGUF blocks for openweight's kernel (quant.kernels), or PyTorch's 4-bit packing, where int8 runs
+        # as two 4-bit halves of a doubled input.
+        self.kind = {Int4Linear: "q4_1", Int8Linear: "q8_0"}.get(type(first)) if hasattr(first, "blocks") else None
+        self.doubled = isinstance(first, Int8Linear) and self.kind is None
         cores = [layer.halves for layer in layers] if self.doubled else layers
         biases = [core.bias for core in cores]
         self.register_buffer("bias", None if biases[0] is None else torch.stack(biases))  # [experts, out]
-        if isinstance(first, torch.nn.Linear):  # too narrow to quantize: float weights [experts, out, in]
-            self.group_size = None
+        self.group_size = None if isinstance(first, torch.nn.Linear) else first.group_size
+        if self.group_size is None:  # too narrow to quantize: float weights [experts, out, in]
             self.register_buffer("weight", torch.stack([layer.weight.detach() for layer in layers]))
+        elif self.kind:
+            self.register_buffer("blocks", torch.stack([layer.blocks for layer in layers]))  # [experts, out, bytes]
         else:
-            self.group_size = first.group_size if not self.doubled else first.halves.group_size
             self.register_buffer("packed", torch.stack([core.packed for core in cores]))
             self.register_buffer("scale_zero", torch.stack([core.scale_zero for core in cores]))
 
@@ -50,6 +54,9 @@ class StackedLinear(torch.nn.Module):
         """Expert e's layer on x [tokens, in] -> [tokens, out]."""
         if self.group_size is None:
             return torch.nn.functional.linear(x, pick(self.weight, e), None if self.bias is None else pick(self.bias, e))
+        if self.kind:
+            y = block_matmul(x, pick(self.blocks, e), self.kind)  # float32
+            return (y if self.bias is None else y + pick(self.bias, e)).to(x.dtype)
         flat = x.to(torch.bfloat16).contiguous()
         if self.doubled:
             flat = torch.cat((flat, flat), -1)
@@ -62,6 +69,8 @@ class StackedLinear(torch.nn.Module):
         """Expert e's float weights [out, in], as the kernel computes with them."""
         if self.group_size is None:
             return self.weight[e]
+        if self.kind:
+            return decode_blocks(self.blocks[e], self.kind)
         width = self.in_features * (2 if self.doubled else 1)
         w = int4_matmul(torch.eye(width), self.packed[e], self.group_size, self.scale_zero[e].float(),
                         self.out_features).t()

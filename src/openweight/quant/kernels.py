@@ -1,0 +1,87 @@
+"""openweight's own CPU kernels for weights in GGUF's Q4_1 and Q8_0 blocks (blocks.cpp), built on first use.
+
+Why by hand: on x86 CPUs with AVX2 but no AVX-512, PyTorch's 4-bit kernel (`_weight_int4pack_mm_for_cpu`)
+takes ~70% of a decode step and openweight decoded at 0.6x llama.cpp's speed (README, "Speed"). PyTorch
+ships no kernel that multiplies 8-bit activations by 4- or 8-bit weights in integer arithmetic on
+these CPUs, and the torchao wheel on PyPI carries CUDA kernels only. Elsewhere PyTorch's kernel is kept:
+on AVX-512 it is as fast as llama.cpp's.
+
+The C++ is compiled once by torch.utils.cpp_extension (a C++ compiler and ninja; ~20 s) into
+$OPENWEIGHT_CACHE/kernels and loaded by later processes as it is. The operators are registered with
+torch.library, with shape functions, so torch.export and Inductor take them into compiled decode steps.
+
+OPENWEIGHT_QUANT_KERNEL: "auto" (default: these kernels on AVX2 CPUs without AVX-512), "blocks"
+(these kernels on any AVX2 CPU), "pytorch" (PyTorch's kernel).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("blocks.cpp")
+CHOICES = ("auto", "blocks", "pytorch")
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("OPENWEIGHT_CACHE") or Path.home() / ".cache" / "openweight"
+    return Path(root) / "kernels"
+
+
+@functools.cache
+def available() -> bool:
+    """Whether quantized layers store GGUF blocks and multiply with blocks.cpp (built here if needed)."""
+    choice = os.environ.get("OPENWEIGHT_QUANT_KERNEL", "auto")
+    if choice not in CHOICES:
+        raise ValueError(f"OPENWEIGHT_QUANT_KERNEL must be one of {CHOICES}, got {choice!r}")
+    capability = torch.backends.cpu.get_cpu_capability()
+    if choice == "pytorch" or (choice == "auto" and capability != "AVX2"):
+        return False
+    if capability not in ("AVX2", "AVX512"):
+        warnings.warn(f"OPENWEIGHT_QUANT_KERNEL=blocks needs an x86 CPU with AVX2 (this one: {capability}); "
+                      "using PyTorch's kernel")
+        return False
+    try:
+        build()
+    except Exception as error:  # no compiler, no ninja, a failed build: PyTorch's kernel still works
+        warnings.warn(f"openweight's AVX2 kernels could not be built ({type(error).__name__}: "
+                      f"{str(error).strip().splitlines()[-1] if str(error).strip() else ''}); "
+                      "using PyTorch's slower 4-bit kernel")
+        return False
+    return True
+
+
+@functools.cache
+def build() -> None:
+    """Compile blocks.cpp where it is not yet built (or has changed), load it and register its operators."""
+    from torch.utils.cpp_extension import load
+
+    folder = _cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    if not any(folder.glob("**/openweight_blocks*.so")):
+        print("openweight: building its AVX2 kernels for quantized weights (once, ~20 s)", file=sys.stderr)
+    load("openweight_blocks", sources=[str(SOURCE)], build_directory=str(folder), is_python_module=False,
+         extra_cflags=["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp"], extra_ldflags=["-fopenmp"])
+    _register_shapes()
+
+
+def q4_1_matmul(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """x [tokens, in] @ Q4_1 blocks uint8 [out, in / 32 * 20] -> float32 [tokens, out]."""
+    return torch.ops.openweight.q4_1_matmul(x, blocks)
+
+
+def q8_0_matmul(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
+    """x [tokens, in] @ Q8_0 blocks uint8 [out, in / 32 * 34] -> float32 [tokens, out]."""
+    return torch.ops.openweight.q8_0_matmul(x, blocks)
+
+
+def _register_shapes() -> None:
+    """What torch.export and Inductor need to trace the operators without running them."""
+    for name in ("q4_1_matmul", "q8_0_matmul"):
+        torch.library.register_fake(f"openweight::{name}")(
+            lambda x, blocks: x.new_empty((x.shape[0], blocks.shape[0]), dtype=torch.float32))

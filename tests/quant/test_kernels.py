@@ -1,0 +1,61 @@
+"""openweight's AVX2 kernels for GGUF blocks (quant.blocks.cpp) against gguf's own decoding: exact
+integer arithmetic on 8-bit activations for a few tokens, float products for many."""
+
+import numpy as np
+import pytest
+import torch
+
+from openweight.quant import kernels
+from openweight.quant.linear import decode_blocks
+
+gguf = pytest.importorskip("gguf")
+
+if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
+    pytest.skip("the kernels are written for x86 CPUs with AVX2", allow_module_level=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    kernels.build()
+
+
+def activations_as_the_kernel_takes_them(x: torch.Tensor) -> torch.Tensor:
+    """x [tokens, in] rounded to 8 bits per block of 32, one scale each (the block's largest magnitude / 127)."""
+    blocks = x.view(x.shape[0], -1, 32)
+    scale = blocks.abs().amax(-1, keepdim=True) / 127
+    return (torch.round(blocks / torch.where(scale > 0, scale, 1)) * scale).view_as(x)
+
+
+def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((y - ref).norm() / ref.norm())
+
+
+@pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
+@pytest.mark.parametrize("out_features", [37, 256])  # 37: rows left over from the kernel's groups of 4
+@pytest.mark.parametrize("tokens", [1, 2, 3, 8, 9, 40])  # up to 8 the integer path, then decoded weights
+def test_block_products_match_gguf(kind, out_features, tokens):
+    torch.manual_seed(tokens)
+    quant_type = getattr(gguf.GGMLQuantizationType, kind)
+    blocks = gguf.quants.quantize((torch.randn(out_features, 96) * 0.05).numpy(), quant_type)
+    weights = torch.from_numpy(gguf.quants.dequantize(blocks, quant_type)).float()  # [out, in]
+    assert torch.equal(decode_blocks(torch.from_numpy(blocks), kind.lower()), weights)
+    x = torch.randn(tokens, 96)
+    x[0, 32:64] = 0  # an all-zero block of activations has scale 0
+    y = (kernels.q4_1_matmul if kind == "Q4_1" else kernels.q8_0_matmul)(x, torch.from_numpy(blocks))
+    assert y.shape == (tokens, out_features) and y.dtype == torch.float32
+    if tokens <= 8:  # integer sums are exact: what is left is float32 rounding of the scales' products
+        assert relative_error(y, activations_as_the_kernel_takes_them(x) @ weights.t()) < 1e-5
+        assert relative_error(y, x @ weights.t()) < 2e-2  # 8-bit activations: ~0.5% typically
+    else:
+        assert relative_error(y, x @ weights.t()) < 1e-5
+
+
+def test_bfloat16_input_and_shape_errors():
+    blocks = torch.from_numpy(gguf.quants.quantize(np.ones((4, 64), np.float32), gguf.GGMLQuantizationType.Q8_0))
+    x = torch.randn(2, 64)
+    assert torch.allclose(kernels.q8_0_matmul(x.bfloat16(), blocks), x.bfloat16().float().sum(-1, keepdim=True)
+                          .expand(2, 4), rtol=2e-2)
+    with pytest.raises(RuntimeError, match="q8_0_matmul: 32 input features do not match blocks of 68 bytes"):
+        kernels.q8_0_matmul(torch.randn(2, 32), blocks)
+    with pytest.raises(RuntimeError, match="q4_1_matmul: 64 input features do not match blocks of 68 bytes"):
+        kernels.q4_1_matmul(x, blocks)
