@@ -27,6 +27,7 @@ constexpr int64_t kBlock = 32;
 // (measured with bench/int4_kernel.py: the integer path's time grows with the tokens, the other's barely).
 constexpr int64_t kIntegerTokens = 8;
 constexpr int64_t kDecodedRows = 1024;
+constexpr int64_t kPrefetchBytes = 1024;
 constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block  // rows decoded to float32 at a time on the many-token path
 
 struct Q4_1 {
@@ -139,6 +140,7 @@ void integer_tile(const uint8_t* weights, int64_t row_bytes, int64_t n, int64_t 
     float d[R], m[R];
     for (int j = 0; j < R; j++) {
       const uint8_t* block = weights + (n + j) * row_bytes + b * Format::kBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
       codes[j] = Format::codes(block), d[j] = Format::d(block), m[j] = Format::m(block);
     }
     for (int i = 0; i < T; i++) {
@@ -161,7 +163,10 @@ void integer_rows(const uint8_t* weights, int64_t row_bytes, int64_t n, const Ac
   constexpr int T = kTokenTile;
   const int64_t tokens = a.codes.size(0);
   int64_t t = 0;
-  for (; t + T <= tokens; t += T) integer_tile<Format, R, T>(weights, row_bytes, n, t, a, out, out_features);
+  // Half the rows at a time when several tokens share them: all accumulators then stay in registers.
+  constexpr int H = R > 1 ? R / 2 : 1;
+  for (; t + T <= tokens; t += T)
+    for (int j = 0; j < R; j += H) integer_tile<Format, H, T>(weights, row_bytes, n + j, t, a, out, out_features);
   for (; t < tokens; t++) integer_tile<Format, R, 1>(weights, row_bytes, n, t, a, out, out_features);
 }
 

@@ -120,6 +120,20 @@ def block_matmul(flat: torch.Tensor, blocks: torch.Tensor, kind: str) -> torch.T
     return (kernels.q4_1_matmul if kind == "q4_1" else kernels.q8_0_matmul)(flat, blocks)
 
 
+def pytorch_int4(in_features: int, codes_of: Callable[[int, int], torch.Tensor], scale: torch.Tensor,
+                 zero: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Codes in 0..15 [out, in] (per slice of rows, pack_int4) with scale, zero float [out, groups],
+    w = (q - 8) * scale + zero -> PyTorch's 4-bit kernel's `packed` weights and `scale_zero`
+    [groups, out, 2]: (scale, zero) per group and output row, as the kernel reads them."""
+    out_features, groups = scale.shape
+    padded = -out_features % _ROWS
+    if padded:  # padding rows' scale and zero are 0
+        scale, zero = (torch.cat((t, t.new_zeros(padded, groups))) for t in (scale, zero))
+    # (cast first: the float32 copies of a 50k-row output layer's would add tens of MB to the load's peak)
+    scale_zero = torch.stack((scale.to(torch.bfloat16), zero.to(torch.bfloat16)), -1).transpose(0, 1).contiguous()
+    return {"packed": pack_int4(out_features, in_features, codes_of), "scale_zero": scale_zero}
+
+
 class Int4Linear(torch.nn.Module):
     def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None,
                  **weights: torch.Tensor):
@@ -144,14 +158,7 @@ class Int4Linear(torch.nn.Module):
         if kernels.available():  # Q4_1 blocks of 32: a larger group's scale repeats in each of its blocks
             d, m = (t.float().repeat_interleave(group_size // 32, 1) for t in (scale, zero - 8 * scale))
             return cls(out_features, in_features, group_size, bias, blocks=q4_1_blocks(out_features, rows_of, d, m))
-        padded = -out_features % _ROWS
-        if padded:  # padding rows' scale and zero are 0
-            scale, zero = (torch.cat((t, t.new_zeros(padded, t.shape[1]))) for t in (scale, zero))
-        # scale_zero [groups, out, 2] as the kernel reads it: (scale, zero) per group and output row.
-        # (cast first: the float32 copies of a 50k-row output layer's would add tens of MB to the load's peak)
-        return cls(out_features, in_features, group_size, bias, packed=pack_int4(out_features, in_features, rows_of),
-                   scale_zero=torch.stack((scale.to(torch.bfloat16), zero.to(torch.bfloat16)), -1)
-                   .transpose(0, 1).contiguous())
+        return cls(out_features, in_features, group_size, bias, **pytorch_int4(in_features, rows_of, scale, zero))
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int4Linear:
