@@ -27,7 +27,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PIP) install -q -e '.[bench]'
 	$(PY) bench/speed.py
-	$(PY) bench/int4_kernel.py
+	$(PY) bench/block_kernels.py
 	$(PY) bench/serve_throughput.py
 
 clean:

@@ -83,12 +83,13 @@ class Openweight:
         from openweight.cpu import set_threads
         from openweight.engine.generate import generate_ids
         from openweight.memory import return_freed_memory
+        from openweight.quant.linear import activation_dtype
 
         set_threads(threads)  # leaves MKL's dynamic threading on where the count is right
         return_freed_memory()  # as the openweight command line does
         source = {"smollm2": "smollm2-135m", "mini": "openweight-mini"}.get(model) or gpt_oss_folder()
         quantize = variant if variant.startswith("int") else None
-        dtype = "bfloat16" if quantize else variant  # int4's kernel multiplies bfloat16 activations
+        dtype = activation_dtype() if quantize else variant  # the quantized kernels' own
         self.lm = openweight.load(source, dtype=dtype, quantize=quantize, compile=True)
         self.generate_ids = generate_ids
 

@@ -26,13 +26,13 @@ constexpr int64_t kBlock = 32;
 // Up to this many tokens, the integer path; beyond, decoded weights and ATen's matrix product
 // (measured with bench/int4_kernel.py: the integer path's time grows with the tokens, the other's barely).
 constexpr int64_t kIntegerTokens = 8;
-constexpr int64_t kDecodedRows = 1024;
-constexpr int64_t kPrefetchBytes = 1024;
-constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block  // rows decoded to float32 at a time on the many-token path
+constexpr int64_t kDecodedRows = 1024;  // rows decoded to float32 at a time on the many-token path
+constexpr int64_t kPrefetchBytes = 256;  // how far ahead of each row's reads (measured: 256 > 512 > 1024)
+constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block
 
 struct Q4_1 {
   static constexpr int64_t kBytes = 20;
-  static constexpr bool kSigned = false;
+  static constexpr bool kSigned = false, kOffset = true;  // codes unsigned; w = d * q + m
   // 32 unsigned codes (0..15) in weight order.
   static __m256i codes(const uint8_t* block) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 4));
@@ -42,41 +42,42 @@ struct Q4_1 {
   static __m256i dot(__m256i codes, __m256i activations) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, activations), _mm256_set1_epi16(1));
   }
-  static float d(const uint8_t* block) { return half(block); }
-  static float m(const uint8_t* block) { return half(block + 2); }
-  static float half(const uint8_t* p) {
-    uint16_t h;
-    std::memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+  // (d, m, 0, 0): both fp16 values converted at once.
+  static __m128 scales(const uint8_t* block) {
+    uint32_t both;
+    std::memcpy(&both, block, 4);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(both)));
   }
 };
 
 struct Q8_0 {
   static constexpr int64_t kBytes = 34;
-  static constexpr bool kSigned = true;
+  static constexpr bool kSigned = true, kOffset = false;  // w = d * q
   static __m256i codes(const uint8_t* block) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)); }
   static __m256i dot(__m256i codes, __m256i activations) {
     // The byte multiply-add takes one unsigned operand: |w| times the activation given w's sign.
     const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(activations, codes));
     return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
   }
-  static float d(const uint8_t* block) { return Q4_1::half(block); }
-  static float m(const uint8_t*) { return 0.f; }
+  static __m128 scales(const uint8_t* block) {  // (d, 0, 0, 0)
+    uint16_t d;
+    std::memcpy(&d, block, 2);
+    return _mm_cvtph_ps(_mm_cvtsi32_si128(d));
+  }
 };
 
 // Activations x float [tokens, in] as int8 codes per block of 32 with a scale s (x ~ s * q), and
-// s * sum(q) per block, which carries a Q4_1 block's offset m.
+// u = s * sum(q) per block, which carries a Q4_1 block's offset m.
 struct Activations {
-  at::Tensor codes, scales, sums;  // int8 [tokens, in], float [tokens, in / 32] twice
+  at::Tensor codes, scales;  // int8 [tokens, in]; float [tokens, in / 32, 2]: (s, u) per block
 
   explicit Activations(const at::Tensor& x) {
     const int64_t tokens = x.size(0), in = x.size(1), blocks = in / kBlock;
     codes = at::empty({tokens, in}, x.options().dtype(at::kChar));
-    scales = at::empty({tokens, blocks}, x.options());
-    sums = at::empty({tokens, blocks}, x.options());
+    scales = at::empty({tokens, blocks, 2}, x.options());
     const float* xp = x.data_ptr<float>();
     int8_t* qp = codes.data_ptr<int8_t>();
-    float *sp = scales.data_ptr<float>(), *up = sums.data_ptr<float>();
+    float* sp = scales.data_ptr<float>();
     const __m256 sign_bit = _mm256_set1_ps(-0.f);
     for (int64_t i = 0; i < tokens * blocks; i++) {
       const float* v = xp + i * kBlock;
@@ -98,8 +99,8 @@ struct Activations {
       const __m256i packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(qp + i * kBlock),
                           _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-      sp[i] = s;
-      up[i] = s * _mm_cvtsi128_si32(total);
+      sp[2 * i] = s;
+      sp[2 * i + 1] = s * _mm_cvtsi128_si32(total);
     }
   }
 };
@@ -114,7 +115,8 @@ float horizontal_sum(__m256 v) {
 template <typename Format>
 void decode(const uint8_t* block, float* out) {
   const __m256i codes = Format::codes(block);
-  const __m256 d = _mm256_set1_ps(Format::d(block)), m = _mm256_set1_ps(Format::m(block));
+  const __m128 dm = Format::scales(block);
+  const __m256 d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
   const __m128i halves[2] = {_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1)};
   for (int h = 0; h < 2; h++)
     for (int k = 0; k < 2; k++) {
@@ -130,30 +132,32 @@ void integer_tile(const uint8_t* weights, int64_t row_bytes, int64_t n, int64_t 
                   int64_t out_features) {
   const int64_t in = a.codes.size(1), blocks = in / kBlock;
   const int8_t* qp = a.codes.data_ptr<int8_t>() + t * in;
-  const float *sp = a.scales.data_ptr<float>() + t * blocks, *up = a.sums.data_ptr<float>() + t * blocks;
+  const float* sp = a.scales.data_ptr<float>() + 2 * t * blocks;
   __m256 acc[T][R];
-  float offset[T][R];
+  __m128 offset[T][R];  // lane 1: the sum of m * u
   for (int i = 0; i < T; i++)
-    for (int j = 0; j < R; j++) acc[i][j] = _mm256_setzero_ps(), offset[i][j] = 0.f;
+    for (int j = 0; j < R; j++) acc[i][j] = _mm256_setzero_ps(), offset[i][j] = _mm_setzero_ps();
   for (int64_t b = 0; b < blocks; b++) {
     __m256i codes[R];
-    float d[R], m[R];
+    __m128 dm[R];
     for (int j = 0; j < R; j++) {
       const uint8_t* block = weights + (n + j) * row_bytes + b * Format::kBytes;
       _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
-      codes[j] = Format::codes(block), d[j] = Format::d(block), m[j] = Format::m(block);
+      codes[j] = Format::codes(block), dm[j] = Format::scales(block);
     }
     for (int i = 0; i < T; i++) {
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qp + i * in + b * kBlock));
-      const float s = sp[i * blocks + b], u = up[i * blocks + b];
+      const __m128 su = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sp + 2 * (i * blocks + b))));
       for (int j = 0; j < R; j++) {
-        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Format::dot(codes[j], x)), _mm256_set1_ps(d[j] * s), acc[i][j]);
-        offset[i][j] += m[j] * u;
+        const __m128 scale = _mm_mul_ps(dm[j], su);  // (d * s, m * u, 0, 0)
+        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Format::dot(codes[j], x)), _mm256_broadcastss_ps(scale), acc[i][j]);
+        if constexpr (Format::kOffset) offset[i][j] = _mm_add_ps(offset[i][j], scale);
       }
     }
   }
   for (int i = 0; i < T; i++)
-    for (int j = 0; j < R; j++) out[(t + i) * out_features + n + j] = horizontal_sum(acc[i][j]) + offset[i][j];
+    for (int j = 0; j < R; j++)
+      out[(t + i) * out_features + n + j] = horizontal_sum(acc[i][j]) + _mm_cvtss_f32(_mm_movehdup_ps(offset[i][j]));
 }
 
 // out[:, n..n+R) for every token, T tokens at a time.

@@ -39,13 +39,28 @@ def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
     return weight.detach().float().contiguous().view(out_features, -1, group_size)
 
 
-def q8_0_codes(blocks: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """GGUF Q8_0 bytes [rows, cols / 32 * 34] -> (codes int8 [rows, cols], scales float32 [rows, cols / 32]):
+def activation_dtype() -> torch.dtype:
+    """The dtype the kernels here take activations in, and so the one to run a quantized model's
+    other layers in: float32 for openweight's (quant.kernels), bfloat16 for PyTorch's 4-bit kernel,
+    which is vectorised for bfloat16 only."""
+    return torch.float32 if kernels.available() else torch.bfloat16
+
+
+def block_tensor(blocks: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """GGUF rows of blocks as a file gives them (an array, or weights.gguf_file.FileRows, read here) ->
+    uint8 [rows, row bytes], a tensor of its own; a tensor is taken as it is."""
+    if isinstance(blocks, torch.Tensor):
+        return blocks
+    rows = np.asarray(blocks)
+    return torch.from_numpy(np.ascontiguousarray(rows).reshape(rows.shape[0], -1).copy())
+
+
+def q8_0_codes(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """GGUF Q8_0 bytes uint8 [rows, cols / 32 * 34] -> (codes int8 [rows, cols], scales float32 [rows, cols / 32]):
     a block is d (fp16) and 32 int8 codes, w = d * q."""
-    rows = blocks.shape[0]
-    b = np.ascontiguousarray(blocks).reshape(rows, -1, 34)
-    d = torch.from_numpy(b[..., 0:2].copy().view(np.float16)[..., 0]).float()  # [rows, groups]
-    codes = torch.from_numpy(b[..., 2:].copy().view(np.int8)).reshape(rows, -1)  # [rows, cols]
+    b = blocks.view(blocks.shape[0], -1, 34)
+    d = b[..., 0:2].contiguous().view(torch.float16)[..., 0].float()  # [rows, groups]
+    codes = b[..., 2:].contiguous().view(torch.int8).flatten(1)  # [rows, cols]
     return codes, d
 
 
@@ -172,15 +187,15 @@ class Int4Linear(torch.nn.Module):
                               group_size, None if bias is None else bias.detach().float())
 
     @classmethod
-    def from_q4_1(cls, blocks: np.ndarray, bias: torch.Tensor | None = None) -> Int4Linear:
-        """GGUF Q4_1 bytes [out, in / 32 * 20] -> the layer, no float weights in between: the bytes as
-        they are for openweight's kernel, codes and scales repacked for PyTorch's.
+    def from_q4_1(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int4Linear:
+        """GGUF Q4_1 bytes [out, in / 32 * 20] (block_tensor) -> the layer, no float weights in between:
+        the bytes as they are for openweight's kernel, codes and scales repacked for PyTorch's.
 
         A block is d (fp16), m (fp16) and 16 bytes whose low nibbles are weights 0..15 and high
         nibbles weights 16..31 of the block; weight = d * q + m.
         """
-        rows = blocks.shape[0]
-        raw = torch.from_numpy(np.ascontiguousarray(blocks).reshape(rows, -1).copy())  # uint8 [out, row bytes]
+        raw = block_tensor(blocks)  # uint8 [out, row bytes]
+        rows = raw.shape[0]
         if kernels.available():
             return cls(rows, raw.shape[1] // 20 * 32, 32, bias, blocks=raw)
         b = raw.view(rows, -1, 20)
@@ -215,16 +230,27 @@ class Int4Linear(torch.nn.Module):
 
 
 class Int8Linear(torch.nn.Module):
-    def __init__(self, codes: torch.Tensor, scale: torch.Tensor, group_size: int, bias: torch.Tensor | None):
-        """codes int8 [out, in] in -127..127; scale float [out, in // group_size]: w = scale * q."""
+    def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None, *,
+                 blocks: torch.Tensor | None = None, halves: Int4Linear | None = None):
+        """Either `blocks`, GGUF Q8_0 bytes for openweight's kernel, or `halves` on PyTorch's 4-bit
+        kernel (from_codes makes either)."""
         super().__init__()
-        self.out_features, self.in_features = codes.shape
-        self.group_size = group_size
+        self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
+        if blocks is not None:
+            self.register_buffer("bias", bias)
+            self.register_buffer("blocks", blocks)
+        else:
+            self.halves = halves
+
+    @classmethod
+    def from_codes(cls, codes: torch.Tensor, scale: torch.Tensor, group_size: int,
+                   bias: torch.Tensor | None) -> Int8Linear:
+        """codes int8 [out, in] in -127..127; scale float [out, in // group_size]: w = scale * q."""
+        out_features, in_features = codes.shape
         q = codes.to(torch.int8)
         if kernels.available():  # Q8_0 blocks of 32: a larger group's scale repeats in each of its blocks
-            self.register_buffer("bias", bias)
-            self.register_buffer("blocks", q8_0_blocks(q, scale.float().repeat_interleave(group_size // 32, 1)))
-            return
+            d = scale.float().repeat_interleave(group_size // 32, 1)
+            return cls(out_features, in_features, group_size, bias, blocks=q8_0_blocks(q, d))
 
         def halves(start: int, stop: int) -> torch.Tensor:
             # q = 16 * (high - 8) + low, both in 0..15: [rows, 2 * in] holds high then low, made a slice
@@ -234,8 +260,9 @@ class Int8Linear(torch.nn.Module):
 
         zeros = torch.zeros_like(scale)
         # high halves: (code - 8) * 16s + 0; low halves: (code - 8) * s + 8s = code * s.
-        self.halves = Int4Linear.from_codes(halves, torch.cat((16 * scale, scale), 1),
-                                 torch.cat((zeros, 8 * scale), 1), group_size, bias)
+        return cls(out_features, in_features, group_size, None,
+                   halves=Int4Linear.from_codes(halves, torch.cat((16 * scale, scale), 1),
+                                                torch.cat((zeros, 8 * scale), 1), group_size, bias))
 
     @classmethod
     def from_float(cls, weight: torch.Tensor, bias: torch.Tensor | None = None, group_size: int = 32) -> Int8Linear:
@@ -244,14 +271,18 @@ class Int8Linear(torch.nn.Module):
         w = _groups(weight, group_size, "int8")  # [out, groups, g]
         scale = w.abs().amax(-1).clamp(min=1e-12) / 127
         codes = torch.round(w / scale[..., None]).clamp(-127, 127)
-        return cls(codes.view(out_features, in_features).to(torch.int8), scale, group_size,
-                   None if bias is None else bias.detach().float())
+        return cls.from_codes(codes.view(out_features, in_features).to(torch.int8), scale, group_size,
+                              None if bias is None else bias.detach().float())
 
     @classmethod
-    def from_q8_0(cls, blocks: np.ndarray, bias: torch.Tensor | None = None) -> Int8Linear:
-        """GGUF Q8_0 bytes [out, in / 32 * 34] -> the layer (q8_0_codes)."""
-        codes, d = q8_0_codes(blocks)
-        return cls(codes, d, 32, bias)
+    def from_q8_0(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
+        """GGUF Q8_0 bytes [out, in / 32 * 34] (block_tensor) -> the layer: the bytes as they are for
+        openweight's kernel (a tensor given is held, not copied: a tied output layer shares its
+        embedding's), codes and scales repacked for PyTorch's."""
+        raw = block_tensor(blocks)
+        if kernels.available():
+            return cls(raw.shape[0], raw.shape[1] // 34 * 32, 32, bias, blocks=raw)
+        return cls.from_codes(*q8_0_codes(raw), 32, bias)
 
     def dequantized(self) -> torch.Tensor:
         """The float weights [out, in] the kernel computes with, exactly."""

@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
-from .linear import Int4Linear, Int8Linear, block_matmul, decode_blocks, int4_matmul, quantized_linear
+from .linear import Int4Linear, Int8Linear, block_matmul, block_tensor, decode_blocks, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
 
@@ -114,6 +114,13 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
     if mode not in MODES:
         raise ValueError(f"quantize must be one of {MODES}, got {mode!r}")
     exact = (blocks or {}) if group_size == 32 else {}
+    read: dict[int, torch.Tensor] = {}  # a file tensor's bytes, read once: a tied output layer shares them
+
+    def bytes_of(rows) -> torch.Tensor:
+        if id(rows) not in read:
+            read[id(rows)] = block_tensor(rows)
+        return read[id(rows)]
+
     for parent_name, parent in list(model.named_modules(prefix=prefix)):
         for name, child in list(parent.named_children()):
             weight_name = f"{parent_name}.{name}.weight" if parent_name else f"{name}.weight"
@@ -122,14 +129,14 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
                 layer_mode = "int8" if weight_name == "lm_head.weight" else mode
                 kind, rows = exact.get(weight_name, (None, None))
                 if kind == "Q4_1" and layer_mode == "int4":
-                    layer = Int4Linear.from_q4_1(rows, child.bias)
+                    layer = Int4Linear.from_q4_1(bytes_of(rows), child.bias)
                 elif kind == "Q8_0" and layer_mode == "int8":
-                    layer = Int8Linear.from_q8_0(rows, child.bias)
+                    layer = Int8Linear.from_q8_0(bytes_of(rows), child.bias)
                 else:
                     layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
                 setattr(parent, name, layer)
             elif isinstance(child, torch.nn.Embedding) and weight_name in kept_as_codes(exact):
-                setattr(parent, name, Int8Embedding.from_q8_0(exact[weight_name][1], child.weight.dtype))
+                setattr(parent, name, Int8Embedding.from_q8_0(bytes_of(exact[weight_name][1]), child.weight.dtype))
             elif isinstance(child, Experts):
                 setattr(parent, name, QuantizedExperts(child, mode, group_size))
     return model
