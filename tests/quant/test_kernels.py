@@ -32,7 +32,7 @@ def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
 
 @pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
 @pytest.mark.parametrize("out_features", [37, 256])  # 37: rows left over from the kernel's groups of 4
-@pytest.mark.parametrize("tokens", [1, 2, 3, 8, 9, 40])  # up to 8 the integer path, then decoded weights
+@pytest.mark.parametrize("tokens", [1, 2, 3, 32, 33, 40])  # up to 32 the integer path, then decoded weights
 def test_block_products_match_gguf(kind, out_features, tokens):
     torch.manual_seed(tokens)
     quant_type = getattr(gguf.GGMLQuantizationType, kind)
@@ -43,7 +43,7 @@ def test_block_products_match_gguf(kind, out_features, tokens):
     x[0, 32:64] = 0  # an all-zero block of activations has scale 0
     y = (kernels.q4_1_matmul if kind == "Q4_1" else kernels.q8_0_matmul)(x, torch.from_numpy(blocks))
     assert y.shape == (tokens, out_features) and y.dtype == torch.float32
-    if tokens <= 8:  # integer sums are exact: what is left is float32 rounding of the scales' products
+    if tokens <= kernels.INTEGER_TOKENS:  # integer sums are exact: what is left is float32 rounding of the scales' products
         assert relative_error(y, activations_as_the_kernel_takes_them(x) @ weights.t()) < 1e-5
         assert relative_error(y, x @ weights.t()) < 2e-2  # 8-bit activations: ~0.5% typically
     else:

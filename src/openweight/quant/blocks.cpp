@@ -23,9 +23,10 @@
 namespace {
 
 constexpr int64_t kBlock = 32;
-// Up to this many tokens, the integer path; beyond, decoded weights and ATen's matrix product
-// (measured with bench/int4_kernel.py: the integer path's time grows with the tokens, the other's barely).
-constexpr int64_t kIntegerTokens = 8;
+// Up to this many tokens, the integer path; beyond, decoded weights and ATen's matrix product. The
+// integer path's time grows with the tokens, the other's barely: at 16 tokens the integer path was
+// 1.2-2.6x faster on SmolLM2's shapes, at 32 1.0-1.7x, at 48 0.8-1.6x. (quant.kernels.INTEGER_TOKENS)
+constexpr int64_t kIntegerTokens = 32;
 constexpr int64_t kDecodedRows = 1024;  // rows decoded to float32 at a time on the many-token path
 constexpr int64_t kPrefetchBytes = 256;  // how far ahead of each row's reads (measured: 256 > 512 > 1024)
 constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).with_name("blocks.cpp")
+INTEGER_TOKENS = 32  # blocks.cpp's kIntegerTokens: up to this many tokens, 8-bit activations; beyond, float
 CHOICES = ("auto", "blocks", "pytorch")
 
 
