@@ -1,6 +1,10 @@
 """openweight's AVX2 kernels for GGUF blocks (quant.blocks.cpp) against gguf's own decoding: exact
 integer arithmetic on 8-bit activations for a few tokens, float products for many."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -59,3 +63,18 @@ def test_bfloat16_input_and_shape_errors():
         kernels.q8_0_matmul(torch.randn(2, 32), blocks)
     with pytest.raises(RuntimeError, match="q4_1_matmul: 64 input features do not match blocks of 68 bytes"):
         kernels.q4_1_matmul(x, blocks)
+
+
+def test_a_failed_build_falls_back_to_pytorchs_kernel_with_a_warning(tmp_path):
+    """A machine without a working C++ compiler still quantizes: PyTorch's kernel, and a warning that says why."""
+    script = ("import warnings, torch\n"
+              "from openweight.quant import kernels, Int4Linear\n"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always')\n"
+              "    layer = Int4Linear.from_float(torch.randn(8, 64))\n"
+              "print(kernels.available(), hasattr(layer, 'packed'), [str(w.message) for w in caught])\n")
+    env = {**os.environ, "CXX": "/bin/false", "OPENWEIGHT_CACHE": str(tmp_path), "OPENWEIGHT_QUANT_KERNEL": "blocks"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("False True [\"openweight's AVX2 kernels could not be built (")
+    assert "using PyTorch's slower 4-bit kernel" in result.stdout
