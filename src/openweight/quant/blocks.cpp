@@ -28,7 +28,6 @@ constexpr int64_t kBlock = 32;
 // 1.2-2.6x faster on SmolLM2's shapes, at 32 1.0-1.7x, at 48 0.8-1.6x. (quant.kernels.INTEGER_TOKENS)
 constexpr int64_t kIntegerTokens = 32;
 constexpr int64_t kDecodedRows = 1024;  // rows decoded to float32 at a time on the many-token path
-constexpr int64_t kPrefetchBytes = 256;  // how far ahead of each row's reads (measured: 256 > 512 > 1024)
 constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block
 
 struct Q4_1 {
@@ -143,7 +142,11 @@ void integer_tile(const uint8_t* weights, int64_t row_bytes, int64_t n, int64_t 
     __m128 dm[R];
     for (int j = 0; j < R; j++) {
       const uint8_t* block = weights + (n + j) * row_bytes + b * Format::kBytes;
-      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
+      // The same block of the next group of rows: a thread's rows are one stream through memory, and
+      // this runs a group ahead of it. (A decode step's weights, 30 layers beyond the caches: 6-10%
+      // faster than 256 bytes ahead in the row, which was 1.76x faster than no prefetch on the output
+      // layer; two groups ahead, no different.)
+      _mm_prefetch(reinterpret_cast<const char*>(block + R * row_bytes), _MM_HINT_T0);
       codes[j] = Format::codes(block), dm[j] = Format::scales(block);
     }
     for (int i = 0; i < T; i++) {
