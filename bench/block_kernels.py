@@ -38,7 +38,7 @@ def main() -> None:
     import gguf
 
     from openweight.quant import kernels
-    from openweight.quant.linear import decode_blocks, int4_matmul, pytorch_int4, q8_0_codes
+    from openweight.quant.linear import decode_blocks, int4_matmul, pytorch_int4, q4_1_fields, q8_0_codes
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -58,9 +58,7 @@ def main() -> None:
         blocks = torch.from_numpy(gguf.quants.quantize((torch.randn(n, k) * 0.05).numpy(),
                                                        gguf.GGMLQuantizationType.Q4_1))
         weights = decode_blocks(blocks, "q4_1")  # [n, k]
-        b = blocks.view(n, -1, 20)
-        d, m = (b[..., i:i + 2].contiguous().view(torch.float16)[..., 0].float() for i in (0, 2))
-        codes = torch.cat((b[..., 4:] & 0xF, b[..., 4:] >> 4), -1).view(n, k)
+        codes, d, m = q4_1_fields(blocks)
         theirs = pytorch_int4(k, lambda lo, hi: codes[lo:hi], d, m + 8 * d)  # the same weights, PyTorch's packing
         for tokens in (1, 8, 64, 512):
             if n > 10_000 and tokens > 8:

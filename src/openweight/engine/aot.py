@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from ..cache import cache_dir as shared_cache_dir
 from ..weights.atomic import atomic_write
 from .kv_cache import KVCache
 
@@ -41,8 +42,7 @@ _BUILDING = threading.Lock()  # one build or load at a time in a process
 
 def cache_dir() -> Path:
     """Where packages are kept: $OPENWEIGHT_CACHE/aot, by default ~/.cache/openweight/aot."""
-    root = os.environ.get("OPENWEIGHT_CACHE") or Path.home() / ".cache" / "openweight"
-    return Path(root) / "aot"
+    return shared_cache_dir("aot")
 
 
 class DecodeStep(torch.nn.Module):

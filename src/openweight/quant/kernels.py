@@ -24,14 +24,11 @@ from pathlib import Path
 
 import torch
 
+from ..cache import cache_dir
+
 SOURCE = Path(__file__).with_name("blocks.cpp")
 INTEGER_TOKENS = 32  # blocks.cpp's kIntegerTokens: up to this many tokens, 8-bit activations; beyond, float
 CHOICES = ("auto", "blocks", "pytorch")
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("OPENWEIGHT_CACHE") or Path.home() / ".cache" / "openweight"
-    return Path(root) / "kernels"
 
 
 @functools.cache
@@ -62,7 +59,7 @@ def build() -> None:
     """Compile blocks.cpp where it is not yet built (or has changed), load it and register its operators."""
     from torch.utils.cpp_extension import load
 
-    folder = _cache_dir()
+    folder = cache_dir("kernels")
     folder.mkdir(parents=True, exist_ok=True)
     if not any(folder.glob("**/openweight_blocks*.so")):
         print("openweight: building its AVX2 kernels for quantized weights (once, ~15 s)", file=sys.stderr)

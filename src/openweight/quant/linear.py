@@ -130,9 +130,24 @@ def decode_blocks(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     return w.flatten(-2)
 
 
-def block_matmul(flat: torch.Tensor, blocks: torch.Tensor, kind: str) -> torch.Tensor:
-    """flat [tokens, in] @ GGUF blocks [out, in / 32 * bytes] of `kind` -> float32 [tokens, out] (quant.kernels)."""
-    return (kernels.q4_1_matmul if kind == "q4_1" else kernels.q8_0_matmul)(flat, blocks)
+def blocks_linear(x: torch.Tensor, blocks: torch.Tensor, kind: str, bias: torch.Tensor | None) -> torch.Tensor:
+    """x [..., in] @ GGUF blocks [out, in / 32 * bytes] of `kind` (+ bias) -> [..., out] in x's dtype,
+    on openweight's kernels (quant.kernels)."""
+    matmul = kernels.q4_1_matmul if kind == "q4_1" else kernels.q8_0_matmul
+    y = matmul(x.reshape(-1, x.shape[-1]), blocks)  # float32 [tokens, out]
+    if bias is not None:
+        y = y + bias
+    return y.to(x.dtype).view(*x.shape[:-1], y.shape[-1])
+
+
+def q4_1_fields(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GGUF Q4_1 bytes uint8 [out, in / 32 * 20] -> (codes uint8 [out, in] in 0..15, d and m float32
+    [out, in / 32]), w = d * q + m. A block is d (fp16), m (fp16) and 16 bytes whose low nibbles are
+    weights 0..15 and high nibbles weights 16..31 of the block."""
+    b = blocks.view(blocks.shape[0], -1, 20)
+    d, m = (b[..., i:i + 2].contiguous().view(torch.float16)[..., 0].float() for i in (0, 2))  # [out, groups]
+    nibbles = b[..., 4:]  # [out, groups, 16]
+    return torch.cat((nibbles & 0xF, nibbles >> 4), -1).view(blocks.shape[0], -1), d, m
 
 
 def pytorch_int4(in_features: int, codes_of: Callable[[int, int], torch.Tensor], scale: torch.Tensor,
@@ -150,6 +165,8 @@ def pytorch_int4(in_features: int, codes_of: Callable[[int, int], torch.Tensor],
 
 
 class Int4Linear(torch.nn.Module):
+    BLOCK_KIND = "q4_1"  # the GGUF blocks it holds for openweight's kernel
+
     def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None,
                  **weights: torch.Tensor):
         """weights: `blocks`, GGUF Q4_1 bytes for openweight's kernel, or `packed` and `scale_zero` for
@@ -189,37 +206,26 @@ class Int4Linear(torch.nn.Module):
     @classmethod
     def from_q4_1(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int4Linear:
         """GGUF Q4_1 bytes [out, in / 32 * 20] (block_tensor) -> the layer, no float weights in between:
-        the bytes as they are for openweight's kernel, codes and scales repacked for PyTorch's.
-
-        A block is d (fp16), m (fp16) and 16 bytes whose low nibbles are weights 0..15 and high
-        nibbles weights 16..31 of the block; weight = d * q + m.
-        """
+        the bytes as they are for openweight's kernel, codes and scales repacked for PyTorch's (q4_1_fields)."""
         raw = block_tensor(blocks)  # uint8 [out, row bytes]
-        rows = raw.shape[0]
         if kernels.available():
-            return cls(rows, raw.shape[1] // 20 * 32, 32, bias, blocks=raw)
-        b = raw.view(rows, -1, 20)
-        d = b[..., 0:2].contiguous().view(torch.float16)[..., 0].float()  # [out, groups]
-        m = b[..., 2:4].contiguous().view(torch.float16)[..., 0].float()
-        nibbles = b[..., 4:]  # uint8 [out, groups, 16]
-        codes = torch.cat((nibbles & 0xF, nibbles >> 4), -1).view(rows, -1)  # [out, in]
+            return cls(raw.shape[0], raw.shape[1] // 20 * 32, 32, bias, blocks=raw)
+        codes, d, m = q4_1_fields(raw)
         return cls.from_codes(codes, d, m + 8 * d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:
         """The float weights [out, in] the kernel computes with, exactly."""
         if hasattr(self, "blocks"):
-            return decode_blocks(self.blocks, "q4_1")
+            return decode_blocks(self.blocks, self.BLOCK_KIND)
         # (PyTorch's kernel, scale and zero in bfloat16: its float32 path on the identity)
         eye = torch.eye(self.in_features)
         return int4_matmul(eye, self.packed, self.group_size, self.scale_zero.float(), self.out_features).t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(-1, self.in_features)  # [tokens, in]
         if hasattr(self, "blocks"):
-            y = block_matmul(flat, self.blocks, "q4_1")  # float32
-        else:
-            y = int4_matmul(flat.to(torch.bfloat16).contiguous(), self.packed, self.group_size, self.scale_zero,
-                            self.out_features)  # bfloat16
+            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.bias)
+        flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # [tokens, in]
+        y = int4_matmul(flat, self.packed, self.group_size, self.scale_zero, self.out_features)  # bfloat16
         if self.bias is not None:
             y = y + self.bias.to(y.dtype)
         return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
@@ -230,6 +236,8 @@ class Int4Linear(torch.nn.Module):
 
 
 class Int8Linear(torch.nn.Module):
+    BLOCK_KIND = "q8_0"  # the GGUF blocks it holds for openweight's kernel
+
     def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None, *,
                  blocks: torch.Tensor | None = None, halves: Int4Linear | None = None):
         """Either `blocks`, GGUF Q8_0 bytes for openweight's kernel, or `halves` on PyTorch's 4-bit
@@ -287,17 +295,14 @@ class Int8Linear(torch.nn.Module):
     def dequantized(self) -> torch.Tensor:
         """The float weights [out, in] the kernel computes with, exactly."""
         if hasattr(self, "blocks"):
-            return decode_blocks(self.blocks, "q8_0")
+            return decode_blocks(self.blocks, self.BLOCK_KIND)
         both = self.halves.dequantized()  # [out, 2 * in]  (scales in bfloat16)
         return both[:, : self.in_features] + both[:, self.in_features:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not hasattr(self, "blocks"):
-            return self.halves(torch.cat((x, x), -1))  # [.., in] twice over: the high and the low halves
-        y = block_matmul(x.reshape(-1, self.in_features), self.blocks, "q8_0")  # float32 [tokens, out]
-        if self.bias is not None:
-            y = y + self.bias
-        return y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        if hasattr(self, "blocks"):
+            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.bias)
+        return self.halves(torch.cat((x, x), -1))  # [.., in] twice over: the high and the low halves
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, int8, "

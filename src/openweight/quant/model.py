@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
-from .linear import Int4Linear, Int8Linear, block_matmul, block_tensor, decode_blocks, int4_matmul, quantized_linear
+from .linear import Int4Linear, Int8Linear, block_tensor, blocks_linear, decode_blocks, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
 
@@ -36,7 +36,7 @@ class StackedLinear(torch.nn.Module):
         self.in_features, self.out_features = first.in_features, first.out_features
         # GGUF blocks for openweight's kernel (quant.kernels), or PyTorch's 4-bit packing, where int8 runs
         # as two 4-bit halves of a doubled input.
-        self.kind = {Int4Linear: "q4_1", Int8Linear: "q8_0"}.get(type(first)) if hasattr(first, "blocks") else None
+        self.kind = first.BLOCK_KIND if hasattr(first, "blocks") else None
         self.doubled = isinstance(first, Int8Linear) and self.kind is None
         cores = [layer.halves for layer in layers] if self.doubled else layers
         biases = [core.bias for core in cores]
@@ -55,8 +55,7 @@ class StackedLinear(torch.nn.Module):
         if self.group_size is None:
             return torch.nn.functional.linear(x, pick(self.weight, e), None if self.bias is None else pick(self.bias, e))
         if self.kind:
-            y = block_matmul(x, pick(self.blocks, e), self.kind)  # float32
-            return (y if self.bias is None else y + pick(self.bias, e)).to(x.dtype)
+            return blocks_linear(x, pick(self.blocks, e), self.kind, None if self.bias is None else pick(self.bias, e))
         flat = x.to(torch.bfloat16).contiguous()
         if self.doubled:
             flat = torch.cat((flat, flat), -1)
