@@ -1,5 +1,5 @@
 """openweight's AVX2 kernels for GGUF blocks (quant.blocks.cpp) against gguf's own decoding: exact
-integer arithmetic on 8-bit activations for a few tokens, float products for many."""
+integer arithmetic on 8-bit activations, rows interleaved by eight and back without a byte changed."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from openweight.quant import kernels
-from openweight.quant.linear import decode_blocks
+from openweight.quant.linear import decode_blocks, decode_groups, deinterleave_rows, interleave_rows
 
 gguf = pytest.importorskip("gguf")
 
@@ -23,46 +23,62 @@ def built():
     kernels.build()
 
 
-def activations_as_the_kernel_takes_them(x: torch.Tensor) -> torch.Tensor:
-    """x [tokens, in] rounded to 8 bits per block of 32, one scale each (the block's largest magnitude / 127)."""
-    blocks = x.view(x.shape[0], -1, 32)
-    scale = blocks.abs().amax(-1, keepdim=True) / 127
-    return (torch.round(blocks / torch.where(scale > 0, scale, 1)) * scale).view_as(x)
-
-
 def relative_error(y: torch.Tensor, ref: torch.Tensor) -> float:
     return float((y - ref).norm() / ref.norm())
 
 
+def gguf_blocks(kind: str, out_features: int, in_features: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random weights quantized by gguf -> (blocks uint8 [out, bytes], their float32 weights [out, in])."""
+    quant_type = getattr(gguf.GGMLQuantizationType, kind)
+    blocks = gguf.quants.quantize((torch.randn(out_features, in_features) * 0.05).numpy(), quant_type)
+    return torch.from_numpy(blocks), torch.from_numpy(gguf.quants.dequantize(blocks, quant_type)).float()
+
+
 @pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
-@pytest.mark.parametrize("out_features", [37, 256])  # 37: rows left over from the kernel's groups of 4
-@pytest.mark.parametrize("tokens", [1, 2, 3, 32, 33, 40])  # up to 32 the integer path, then decoded weights
+@pytest.mark.parametrize("out_features", [37, 256])  # 37: the last group of 8 rows filled with zero rows
+def test_rows_interleave_and_back_exactly(kind, out_features):
+    torch.manual_seed(out_features)
+    blocks, weights = gguf_blocks(kind, out_features, 96)
+    assert torch.equal(decode_blocks(blocks, kind.lower()), weights)
+    groups = interleave_rows(blocks, kind.lower())
+    assert groups.shape == ((out_features + 7) // 8, blocks.shape[1] * 8)
+    back = deinterleave_rows(groups, kind.lower())
+    assert torch.equal(back[:out_features], blocks) and not back[out_features:].any()
+    assert torch.equal(decode_groups(groups, kind.lower(), out_features), weights)
+    # the layout the kernels read: row r's scale d is the r-th fp16 of a block's first 16 bytes
+    assert torch.equal(groups[0, 2 * 5:2 * 5 + 2], blocks[5, :2])
+
+
+@pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
+@pytest.mark.parametrize("out_features", [37, 256])
+@pytest.mark.parametrize("tokens", [1, 2, 3, 7, 33])  # tiles of 4, 2 and 1 tokens
 def test_block_products_match_gguf(kind, out_features, tokens):
     torch.manual_seed(tokens)
-    quant_type = getattr(gguf.GGMLQuantizationType, kind)
-    blocks = gguf.quants.quantize((torch.randn(out_features, 96) * 0.05).numpy(), quant_type)
-    weights = torch.from_numpy(gguf.quants.dequantize(blocks, quant_type)).float()  # [out, in]
-    assert torch.equal(decode_blocks(torch.from_numpy(blocks), kind.lower()), weights)
+    blocks, weights = gguf_blocks(kind, out_features, 96)
     x = torch.randn(tokens, 96)
     x[0, 32:64] = 0  # an all-zero block of activations has scale 0
-    y = (kernels.q4_1_matmul if kind == "Q4_1" else kernels.q8_0_matmul)(x, torch.from_numpy(blocks))
-    assert y.shape == (tokens, out_features) and y.dtype == torch.float32
-    if tokens <= kernels.INTEGER_TOKENS:  # integer sums are exact: what is left is float32 rounding of the scales' products
-        assert relative_error(y, activations_as_the_kernel_takes_them(x) @ weights.t()) < 1e-5
-        assert relative_error(y, x @ weights.t()) < 2e-2  # 8-bit activations: ~0.5% typically
-    else:
-        assert relative_error(y, x @ weights.t()) < 1e-5
+    matmul = kernels.q4_1x8_matmul if kind == "Q4_1" else kernels.q8_0x8_matmul
+    y = matmul(x, interleave_rows(blocks, kind.lower()))
+    assert y.shape == (tokens, (out_features + 7) // 8 * 8) and y.dtype == torch.float32
+    assert not y[:, out_features:].any()  # the zero rows that fill the last group
+    y = y[:, :out_features]
+    # integer sums are exact: what is left is float32 rounding of the scales' products
+    assert relative_error(y, kernels.round_activations(x) @ weights.t()) < 1e-5
+    assert relative_error(y, x @ weights.t()) < 2e-2  # 8-bit activations: ~0.5% typically
 
 
 def test_bfloat16_input_and_shape_errors():
-    blocks = torch.from_numpy(gguf.quants.quantize(np.ones((4, 64), np.float32), gguf.GGMLQuantizationType.Q8_0))
+    blocks = torch.from_numpy(gguf.quants.quantize(np.ones((8, 64), np.float32), gguf.GGMLQuantizationType.Q8_0))
+    groups = interleave_rows(blocks, "q8_0")
     x = torch.randn(2, 64)
-    assert torch.allclose(kernels.q8_0_matmul(x.bfloat16(), blocks), x.bfloat16().float().sum(-1, keepdim=True)
-                          .expand(2, 4), rtol=2e-2)
-    with pytest.raises(RuntimeError, match="q8_0_matmul: 32 input features do not match blocks of 68 bytes"):
-        kernels.q8_0_matmul(torch.randn(2, 32), blocks)
-    with pytest.raises(RuntimeError, match="q4_1_matmul: 64 input features do not match blocks of 68 bytes"):
-        kernels.q4_1_matmul(x, blocks)
+    assert torch.allclose(kernels.q8_0x8_matmul(x.bfloat16(), groups), x.bfloat16().float().sum(-1, keepdim=True)
+                          .expand(2, 8), rtol=2e-2)
+    with pytest.raises(RuntimeError, match="q8_0x8_matmul: 32 input features do not match groups of 544 bytes"):
+        kernels.q8_0x8_matmul(torch.randn(2, 32), groups)
+    with pytest.raises(RuntimeError, match="q4_1x8_matmul: 64 input features do not match groups of 544 bytes"):
+        kernels.q4_1x8_matmul(x, groups)
+    with pytest.raises(RuntimeError, match=r"q4_1x8_matmul: expects x \[tokens, in\] and groups uint8"):
+        kernels.q4_1x8_matmul(x, groups.float())
 
 
 def test_a_failed_build_falls_back_to_pytorchs_kernel_with_a_warning(tmp_path):

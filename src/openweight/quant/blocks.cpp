@@ -3,81 +3,49 @@
 // A block is 32 weights along the input axis:
 //   Q4_1: d (fp16), m (fp16), 16 bytes whose low nibbles are weights 0-15 and high nibbles 16-31; w = d * q + m
 //   Q8_0: d (fp16), 32 int8 codes; w = d * q
-// A weight matrix [out, in] is its rows of blocks, bytes [out, in / 32 * block bytes], as a GGUF stores it.
 //
-// A few tokens (decode): the activations become 8-bit per block of 32 with one scale, as llama.cpp's
-// do, and each block's dot product is integer arithmetic (AVX2's byte multiply-add), exact until the
-// block's scales multiply it. Memory traffic is the weights' bytes, read once per call.
-// Many tokens (prefill): the weights are decoded to float32 a slice of rows at a time and multiplied
-// by ATen's matrix product; the decoding is then a small part of the work and activations stay exact.
+// The kernels take a weight matrix's rows eight at a time, interleaved (quant.linear.interleave_rows):
+// for each group of 8 rows and each block position, the 8 rows' d (fp16 x 8), for Q4_1 their m
+// (fp16 x 8), then their code bytes in chunks of 32 bytes, chunk c holding code bytes 4c..4c+3 of row
+// 0, of row 1, ... of row 7. Q4_1: 160 bytes (4 chunks), Q8_0: 272 (8 chunks), as many as the rows'
+// blocks. One 256-bit register then holds four codes of each of the 8 rows, and a row's dot product
+// builds up in its own 32-bit lane: no horizontal sums, and one conversion and scale per block for
+// all eight rows. (The same idea as llama.cpp's repacked Q4_0 for its AVX2 matrix-vector kernel.)
+//
+// The activations become 8-bit per block of 32 with one scale, as llama.cpp's do, and each block's dot
+// product is integer arithmetic (AVX2's byte multiply-add), exact until the block's scales multiply it.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <immintrin.h>
 #include <torch/library.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 
 namespace {
 
-constexpr int64_t kBlock = 32;
-// Up to this many tokens, the integer path; beyond, decoded weights and ATen's matrix product. The
-// integer path's time grows with the tokens, the other's barely: at 16 tokens the integer path was
-// 1.2-2.6x faster on SmolLM2's shapes, at 32 1.0-1.7x, at 48 0.8-1.6x. (quant.kernels.INTEGER_TOKENS)
-constexpr int64_t kIntegerTokens = 32;
-constexpr int64_t kDecodedRows = 1024;  // rows decoded to float32 at a time on the many-token path
-constexpr int kTokenTile = 2;  // tokens that share an unpacked weight block
-
-struct Q4_1 {
-  static constexpr int64_t kBytes = 20;
-  static constexpr bool kSigned = false, kOffset = true;  // codes unsigned; w = d * q + m
-  // 32 unsigned codes (0..15) in weight order.
-  static __m256i codes(const uint8_t* block) {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 4));
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0F));
-  }
-  // sum over the block of code * activation, as 8 int32 partial sums.
-  static __m256i dot(__m256i codes, __m256i activations) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(codes, activations), _mm256_set1_epi16(1));
-  }
-  // (d, m, 0, 0): both fp16 values converted at once.
-  static __m128 scales(const uint8_t* block) {
-    uint32_t both;
-    std::memcpy(&both, block, 4);
-    return _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(both)));
-  }
-};
-
-struct Q8_0 {
-  static constexpr int64_t kBytes = 34;
-  static constexpr bool kSigned = true, kOffset = false;  // w = d * q
-  static __m256i codes(const uint8_t* block) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)); }
-  static __m256i dot(__m256i codes, __m256i activations) {
-    // The byte multiply-add takes one unsigned operand: |w| times the activation given w's sign.
-    const __m256i products = _mm256_maddubs_epi16(_mm256_sign_epi8(codes, codes), _mm256_sign_epi8(activations, codes));
-    return _mm256_madd_epi16(products, _mm256_set1_epi16(1));
-  }
-  static __m128 scales(const uint8_t* block) {  // (d, 0, 0, 0)
-    uint16_t d;
-    std::memcpy(&d, block, 2);
-    return _mm_cvtph_ps(_mm_cvtsi32_si128(d));
-  }
-};
+constexpr int64_t kBlock = 32, kGroupRows = 8;
 
 // Activations x float [tokens, in] as int8 codes per block of 32 with a scale s (x ~ s * q), and
 // u = s * sum(q) per block, which carries a Q4_1 block's offset m.
 struct Activations {
-  at::Tensor codes, scales;  // int8 [tokens, in]; float [tokens, in / 32, 2]: (s, u) per block
+  at::Tensor codes_tensor, scales_tensor;
+  int64_t in, blocks;
+  int8_t* codes;  // [tokens, in]
+  float* scales;  // [tokens, in / 32, 2]: (s, u) per block
 
-  explicit Activations(const at::Tensor& x) {
-    const int64_t tokens = x.size(0), in = x.size(1), blocks = in / kBlock;
-    codes = at::empty({tokens, in}, x.options().dtype(at::kChar));
-    scales = at::empty({tokens, blocks, 2}, x.options());
+  explicit Activations(const at::Tensor& x)
+      : codes_tensor(at::empty({x.size(0), x.size(1)}, x.options().dtype(at::kChar))),
+        scales_tensor(at::empty({x.size(0), x.size(1) / kBlock, 2}, x.options())),
+        in(x.size(1)),
+        blocks(x.size(1) / kBlock),
+        codes(codes_tensor.data_ptr<int8_t>()),
+        scales(scales_tensor.data_ptr<float>()) {
+    const int64_t tokens = x.size(0);
     const float* xp = x.data_ptr<float>();
-    int8_t* qp = codes.data_ptr<int8_t>();
-    float* sp = scales.data_ptr<float>();
+    int8_t* qp = codes;
+    float* sp = scales;
     const __m256 sign_bit = _mm256_set1_ps(-0.f);
     for (int64_t i = 0; i < tokens * blocks; i++) {
       const float* v = xp + i * kBlock;
@@ -105,143 +73,120 @@ struct Activations {
   }
 };
 
-float horizontal_sum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+// Four activation codes (x[0..3]) in every 32-bit lane.
+__m256i broadcast4(const int8_t* x) {
+  int32_t four;
+  std::memcpy(&four, x, 4);
+  return _mm256_set1_epi32(four);
 }
 
-// A block's 32 weights as float32: out[k] = d * code[k] + m.
-template <typename Format>
-void decode(const uint8_t* block, float* out) {
-  const __m256i codes = Format::codes(block);
-  const __m128 dm = Format::scales(block);
-  const __m256 d = _mm256_broadcastss_ps(dm), m = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
-  const __m128i halves[2] = {_mm256_castsi256_si128(codes), _mm256_extracti128_si256(codes, 1)};
-  for (int h = 0; h < 2; h++)
-    for (int k = 0; k < 2; k++) {
-      const __m128i eight = k ? _mm_unpackhi_epi64(halves[h], halves[h]) : halves[h];
-      const __m256i wide = Format::kSigned ? _mm256_cvtepi8_epi32(eight) : _mm256_cvtepu8_epi32(eight);
-      _mm256_storeu_ps(out + 16 * h + 8 * k, _mm256_fmadd_ps(_mm256_cvtepi32_ps(wide), d, m));
+struct Q4_1x8 {
+  static constexpr int64_t kBytes = 160, kCodes = 32;  // a group's block; where its codes start
+  static constexpr bool kOffset = true;                // m of the 8 rows follows their d
+  // dots[i] = per row, the sum over the block of code * activation of token i (x[i]: its block's codes).
+  template <int T>
+  static void dots(const uint8_t* codes, const int8_t* const* x, __m256i* dots) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256i pairs[T];  // int16 pairs per row: at most 8 x 2 x 15 x 127 = 30480, no overflow
+    for (int i = 0; i < T; i++) pairs[i] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+      const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * c));
+      const __m256i low = _mm256_and_si256(raw, nibble), high = _mm256_and_si256(_mm256_srli_epi16(raw, 4), nibble);
+      for (int i = 0; i < T; i++)  // low nibbles are weights 4c..4c+3 of each row, high ones 16 further
+        pairs[i] = _mm256_add_epi16(pairs[i], _mm256_add_epi16(_mm256_maddubs_epi16(low, broadcast4(x[i] + 4 * c)),
+                                                               _mm256_maddubs_epi16(high, broadcast4(x[i] + 16 + 4 * c))));
     }
-}
+    for (int i = 0; i < T; i++) dots[i] = _mm256_madd_epi16(pairs[i], _mm256_set1_epi16(1));
+  }
+};
 
-// out[t..t+T, n..n+R): each weight block is unpacked once for T tokens, each activation block used by R rows.
-template <typename Format, int R, int T>
-void integer_tile(const uint8_t* weights, int64_t row_bytes, int64_t n, int64_t t, const Activations& a, float* out,
-                  int64_t out_features) {
-  const int64_t in = a.codes.size(1), blocks = in / kBlock;
-  const int8_t* qp = a.codes.data_ptr<int8_t>() + t * in;
-  const float* sp = a.scales.data_ptr<float>() + 2 * t * blocks;
-  __m256 acc[T][R];
-  __m128 offset[T][R];  // lane 1: the sum of m * u
-  for (int i = 0; i < T; i++)
-    for (int j = 0; j < R; j++) acc[i][j] = _mm256_setzero_ps(), offset[i][j] = _mm_setzero_ps();
-  for (int64_t b = 0; b < blocks; b++) {
-    __m256i codes[R];
-    __m128 dm[R];
-    for (int j = 0; j < R; j++) {
-      const uint8_t* block = weights + (n + j) * row_bytes + b * Format::kBytes;
-      // The same block of the next group of rows: a thread's rows are one stream through memory, and
-      // this runs a group ahead of it. (A decode step's weights, 30 layers beyond the caches: 6-10%
-      // faster than 256 bytes ahead in the row, which was 1.76x faster than no prefetch on the output
-      // layer; two groups ahead, no different.)
-      _mm_prefetch(reinterpret_cast<const char*>(block + R * row_bytes), _MM_HINT_T0);
-      codes[j] = Format::codes(block), dm[j] = Format::scales(block);
-    }
-    for (int i = 0; i < T; i++) {
-      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qp + i * in + b * kBlock));
-      const __m128 su = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(sp + 2 * (i * blocks + b))));
-      for (int j = 0; j < R; j++) {
-        const __m128 scale = _mm_mul_ps(dm[j], su);  // (d * s, m * u, 0, 0)
-        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Format::dot(codes[j], x)), _mm256_broadcastss_ps(scale), acc[i][j]);
-        if constexpr (Format::kOffset) offset[i][j] = _mm_add_ps(offset[i][j], scale);
+struct Q8_0x8 {
+  static constexpr int64_t kBytes = 272, kCodes = 16;
+  static constexpr bool kOffset = false;
+  template <int T>
+  static void dots(const uint8_t* codes, const int8_t* const* x, __m256i* dots) {
+    for (int i = 0; i < T; i++) dots[i] = _mm256_setzero_si256();
+    for (int c = 0; c < 8; c++) {
+      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes + 32 * c));
+      // The byte multiply-add takes one unsigned operand: |w| times the activation given w's sign
+      // (pairs at most 2 x 128 x 127: one product of pairs per chunk keeps them in int16).
+      const __m256i magnitude = _mm256_abs_epi8(w);
+      for (int i = 0; i < T; i++) {
+        const __m256i products = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(broadcast4(x[i] + 4 * c), w));
+        dots[i] = _mm256_add_epi32(dots[i], _mm256_madd_epi16(products, _mm256_set1_epi16(1)));
       }
     }
   }
-  for (int i = 0; i < T; i++)
-    for (int j = 0; j < R; j++)
-      out[(t + i) * out_features + n + j] = horizontal_sum(acc[i][j]) + _mm_cvtss_f32(_mm_movehdup_ps(offset[i][j]));
-}
+};
 
-// out[:, n..n+R) for every token, T tokens at a time.
-template <typename Format, int R>
-void integer_rows(const uint8_t* weights, int64_t row_bytes, int64_t n, const Activations& a, float* out,
-                  int64_t out_features) {
-  constexpr int T = kTokenTile;
-  const int64_t tokens = a.codes.size(0);
-  int64_t t = 0;
-  // Half the rows at a time when several tokens share them: all accumulators then stay in registers.
-  constexpr int H = R > 1 ? R / 2 : 1;
-  for (; t + T <= tokens; t += T)
-    for (int j = 0; j < R; j += H) integer_tile<Format, H, T>(weights, row_bytes, n + j, t, a, out, out_features);
-  for (; t < tokens; t++) integer_tile<Format, R, 1>(weights, row_bytes, n, t, a, out, out_features);
-}
-
-template <typename Format>
-at::Tensor integer_matmul(const at::Tensor& x, const uint8_t* weights, int64_t out_features, int64_t row_bytes) {
-  const Activations a(x);
-  auto out = at::empty({x.size(0), out_features}, x.options());
-  float* op = out.data_ptr<float>();
-  constexpr int R = 4;
-  at::parallel_for(0, (out_features + R - 1) / R, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; g++) {
-      const int64_t n = g * R;
-      if (n + R <= out_features) {
-        integer_rows<Format, R>(weights, row_bytes, n, a, op, out_features);
-      } else {
-        for (int64_t row = n; row < out_features; row++) integer_rows<Format, 1>(weights, row_bytes, row, a, op, out_features);
+// out[t..t+T, n..n+8) (a row of out is out_features long) from the 8 interleaved rows at `group`.
+template <typename Format, int T>
+void group_tile(const uint8_t* group, const Activations& a, int64_t t, float* out, int64_t out_features, int64_t n) {
+  const int64_t in = a.in, blocks = a.blocks;
+  const int8_t* qp = a.codes + t * in;
+  const float* sp = a.scales + 2 * t * blocks;
+  __m256 acc[T];
+  for (int i = 0; i < T; i++) acc[i] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; b++) {
+    const uint8_t* p = group + b * Format::kBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(p + 4 * Format::kBytes), _MM_HINT_T0);
+    const int8_t* x[T];
+    for (int i = 0; i < T; i++) x[i] = qp + i * in + b * kBlock;
+    __m256i dots[T];
+    Format::template dots<T>(p + Format::kCodes, x, dots);
+    const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    for (int i = 0; i < T; i++) {
+      const float* su = sp + 2 * (i * blocks + b);  // (s, u) of token t + i's block b
+      acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i]), _mm256_mul_ps(d, _mm256_set1_ps(su[0])), acc[i]);
+      if constexpr (Format::kOffset) {
+        const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+        acc[i] = _mm256_fmadd_ps(m, _mm256_set1_ps(su[1]), acc[i]);
       }
+    }
+  }
+  for (int i = 0; i < T; i++) _mm256_storeu_ps(out + (t + i) * out_features + n, acc[i]);
+}
+
+// x [tokens, in] (float32 or bfloat16) @ interleaved rows uint8 [out / 8, in / 32 * Format::kBytes]
+// -> float32 [tokens, out].
+template <typename Format>
+at::Tensor group_matmul(const at::Tensor& x, const at::Tensor& groups, const char* name) {
+  TORCH_CHECK(x.dim() == 2 && groups.dim() == 2 && groups.scalar_type() == at::kByte,
+              name, ": expects x [tokens, in] and groups uint8 [out / 8, bytes], got ", x.sizes(), " and ",
+              groups.sizes(), " ", groups.scalar_type());
+  const int64_t group_bytes = groups.size(1), in = x.size(1);
+  TORCH_CHECK(group_bytes % Format::kBytes == 0 && group_bytes / Format::kBytes * kBlock == in, name, ": ", in,
+              " input features do not match groups of ", group_bytes, " bytes");
+  const at::Tensor w = groups.contiguous();
+  const Activations a(x.to(at::kFloat).contiguous());
+  const int64_t tokens = x.size(0), out_features = w.size(0) * kGroupRows;
+  auto out = at::empty({tokens, out_features}, x.options().dtype(at::kFloat));
+  const uint8_t* wp = w.data_ptr<uint8_t>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, w.size(0), 4, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; g++) {
+      const uint8_t* group = wp + g * group_bytes;
+      const int64_t n = g * kGroupRows;
+      int64_t t = 0;  // tokens four at a time, sharing each loaded block of codes
+      for (; t + 4 <= tokens; t += 4) group_tile<Format, 4>(group, a, t, op, out_features, n);
+      for (; t + 2 <= tokens; t += 2) group_tile<Format, 2>(group, a, t, op, out_features, n);
+      for (; t < tokens; t++) group_tile<Format, 1>(group, a, t, op, out_features, n);
     }
   });
   return out;
 }
 
-template <typename Format>
-at::Tensor decoded_matmul(const at::Tensor& x, const uint8_t* weights, int64_t out_features, int64_t row_bytes) {
-  const int64_t in = x.size(1), blocks = in / kBlock;
-  auto out = at::empty({x.size(0), out_features}, x.options());
-  auto decoded = at::empty({std::min(kDecodedRows, out_features), in}, x.options());
-  for (int64_t start = 0; start < out_features; start += kDecodedRows) {
-    const int64_t rows = std::min(kDecodedRows, out_features - start);
-    float* dp = decoded.data_ptr<float>();
-    at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; r++)
-        for (int64_t b = 0; b < blocks; b++)
-          decode<Format>(weights + (start + r) * row_bytes + b * Format::kBytes, dp + r * in + b * kBlock);
-    });
-    out.narrow(1, start, rows).copy_(at::mm(x, decoded.narrow(0, 0, rows).t()));
-  }
-  return out;
-}
-
-// x [tokens, in] (float32 or bfloat16) @ the weights of `blocks` uint8 [out, in / 32 * Format::kBytes]
-// -> float32 [tokens, out].
-template <typename Format>
-at::Tensor block_matmul(const at::Tensor& x, const at::Tensor& blocks, const char* name) {
-  TORCH_CHECK(x.dim() == 2 && blocks.dim() == 2 && blocks.scalar_type() == at::kByte,
-              name, ": expects x [tokens, in] and blocks uint8 [out, bytes], got ", x.sizes(), " and ", blocks.sizes(),
-              " ", blocks.scalar_type());
-  const int64_t row_bytes = blocks.size(1), in = x.size(1);
-  TORCH_CHECK(row_bytes % Format::kBytes == 0 && row_bytes / Format::kBytes * kBlock == in, name, ": ", in,
-              " input features do not match blocks of ", row_bytes, " bytes per row");
-  const at::Tensor xf = x.to(at::kFloat).contiguous();
-  const at::Tensor w = blocks.contiguous();
-  if (xf.size(0) <= kIntegerTokens) return integer_matmul<Format>(xf, w.data_ptr<uint8_t>(), w.size(0), row_bytes);
-  return decoded_matmul<Format>(xf, w.data_ptr<uint8_t>(), w.size(0), row_bytes);
-}
-
-at::Tensor q4_1_matmul(const at::Tensor& x, const at::Tensor& blocks) { return block_matmul<Q4_1>(x, blocks, "q4_1_matmul"); }
-at::Tensor q8_0_matmul(const at::Tensor& x, const at::Tensor& blocks) { return block_matmul<Q8_0>(x, blocks, "q8_0_matmul"); }
+at::Tensor q4_1x8_matmul(const at::Tensor& x, const at::Tensor& groups) { return group_matmul<Q4_1x8>(x, groups, "q4_1x8_matmul"); }
+at::Tensor q8_0x8_matmul(const at::Tensor& x, const at::Tensor& groups) { return group_matmul<Q8_0x8>(x, groups, "q8_0x8_matmul"); }
 
 }  // namespace
 
 TORCH_LIBRARY(openweight, lib) {
-  lib.def("q4_1_matmul(Tensor x, Tensor blocks) -> Tensor");
-  lib.def("q8_0_matmul(Tensor x, Tensor blocks) -> Tensor");
+  lib.def("q4_1x8_matmul(Tensor x, Tensor groups) -> Tensor");
+  lib.def("q8_0x8_matmul(Tensor x, Tensor groups) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(openweight, CPU, lib) {
-  lib.impl("q4_1_matmul", &q4_1_matmul);
-  lib.impl("q8_0_matmul", &q8_0_matmul);
+  lib.impl("q4_1x8_matmul", &q4_1x8_matmul);
+  lib.impl("q8_0x8_matmul", &q8_0x8_matmul);
 }

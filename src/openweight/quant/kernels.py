@@ -27,7 +27,6 @@ import torch
 from ..cache import cache_dir
 
 SOURCE = Path(__file__).with_name("blocks.cpp")
-INTEGER_TOKENS = 32  # blocks.cpp's kIntegerTokens: up to this many tokens, 8-bit activations; beyond, float
 CHOICES = ("auto", "blocks", "pytorch")
 
 
@@ -68,18 +67,27 @@ def build() -> None:
     _register_shapes()
 
 
-def q4_1_matmul(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
-    """x [tokens, in] @ Q4_1 blocks uint8 [out, in / 32 * 20] -> float32 [tokens, out]."""
-    return torch.ops.openweight.q4_1_matmul(x, blocks)
+def q4_1x8_matmul(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """x [tokens, in] @ Q4_1 blocks, rows interleaved by eight (quant.linear.interleave_rows),
+    uint8 [out / 8, in / 32 * 160] -> float32 [tokens, out]."""
+    return torch.ops.openweight.q4_1x8_matmul(x, groups)
 
 
-def q8_0_matmul(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tensor:
-    """x [tokens, in] @ Q8_0 blocks uint8 [out, in / 32 * 34] -> float32 [tokens, out]."""
-    return torch.ops.openweight.q8_0_matmul(x, blocks)
+def q8_0x8_matmul(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    """x [tokens, in] @ Q8_0 blocks, rows interleaved by eight, uint8 [out / 8, in / 32 * 272] -> float32 [tokens, out]."""
+    return torch.ops.openweight.q8_0x8_matmul(x, groups)
+
+
+def round_activations(x: torch.Tensor) -> torch.Tensor:
+    """x [..., in] as the kernels take it, in PyTorch (to check them against): 8-bit codes per block of
+    32 with one scale, the block's largest magnitude / 127, rounded to nearest even."""
+    blocks = x.float().unflatten(-1, (-1, 32))
+    scale = blocks.abs().amax(-1, keepdim=True) / 127
+    return (torch.round(blocks / torch.where(scale > 0, scale, 1)) * scale).flatten(-2)
 
 
 def _register_shapes() -> None:
     """What torch.export and Inductor need to trace the operators without running them."""
-    for name in ("q4_1_matmul", "q8_0_matmul"):
+    for name in ("q4_1x8_matmul", "q8_0x8_matmul"):
         torch.library.register_fake(f"openweight::{name}")(
-            lambda x, blocks: x.new_empty((x.shape[0], blocks.shape[0]), dtype=torch.float32))
+            lambda x, groups: x.new_empty((x.shape[0], groups.shape[0] * 8), dtype=torch.float32))

@@ -1,8 +1,9 @@
 """Weight-only quantized linear layers.
 
 On x86 CPUs with AVX2 and no AVX-512 (quant.kernels.available()), a layer holds its weights as GGUF's
-Q4_1 or Q8_0 blocks and multiplies with openweight's own kernels (quant.blocks.cpp): 8-bit activations,
-as llama.cpp's. Elsewhere it runs on PyTorch's own CPU kernel for 4-bit weights:
+Q4_1 or Q8_0 blocks, rows interleaved eight at a time (interleave_rows), and multiplies with
+openweight's own kernels (quant.blocks.cpp): 8-bit activations, as llama.cpp's. Elsewhere it runs on
+PyTorch's own CPU kernel for 4-bit weights:
 
 - Int4Linear: 4 bits per weight in groups along the input axis, W = (q - 8) * scale + zero
   per group and output row (`aten._weight_int4pack_mm_for_cpu`). That kernel is only vectorised
@@ -18,11 +19,15 @@ as llama.cpp's. Elsewhere it runs on PyTorch's own CPU kernel for 4-bit weights:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import kernels
+
+if TYPE_CHECKING:
+    from .embedding import Int8Embedding
 
 INT4_GROUP_SIZES = (32, 64, 128, 256)
 _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows are zero and cut off
@@ -51,8 +56,10 @@ def block_tensor(blocks: np.ndarray | torch.Tensor) -> torch.Tensor:
     uint8 [rows, row bytes], a tensor of its own; a tensor is taken as it is."""
     if isinstance(blocks, torch.Tensor):
         return blocks
-    rows = np.asarray(blocks)
-    return torch.from_numpy(np.ascontiguousarray(rows).reshape(rows.shape[0], -1).copy())
+    rows = np.ascontiguousarray(np.asarray(blocks))
+    if not rows.flags.writeable:  # (a file read hands over its own array; a read-only one is copied)
+        rows = rows.copy()
+    return torch.from_numpy(rows.reshape(rows.shape[0], -1))
 
 
 def q8_0_codes(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,6 +123,39 @@ def _half_bytes(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float16).contiguous().unsqueeze(-1).view(torch.uint8)
 
 
+BLOCK_BYTES = {"q4_1": 20, "q8_0": 34}  # a GGUF block's bytes, of which the first are its fp16 scales:
+SCALE_BYTES = {"q4_1": 4, "q8_0": 2}  # d and m, or d
+GROUP_ROWS = 8  # rows the kernels take together
+
+
+def interleave_rows(blocks: torch.Tensor, kind: str) -> torch.Tensor:
+    """GGUF rows of `kind` blocks uint8 [out, in / 32 * size] -> rows interleaved eight at a time as
+    openweight's kernels take them (quant.blocks.cpp), uint8 [groups, in / 32 * size * 8]: for each
+    block position the 8 rows' scales field by field (16 bytes each), then their codes in chunks of 4
+    bytes a row. Rows past `out` (to fill the last group) are zero bytes: weights 0."""
+    size, head = BLOCK_BYTES[kind], SCALE_BYTES[kind]
+    out_features, blocks_per_row = blocks.shape[0], blocks.shape[1] // size
+    groups = -(-out_features // GROUP_ROWS)
+    padded = torch.zeros(groups * GROUP_ROWS, blocks.shape[1], dtype=torch.uint8) if out_features % GROUP_ROWS else None
+    if padded is not None:
+        padded[:out_features] = blocks
+    b = (blocks if padded is None else padded).view(groups, GROUP_ROWS, blocks_per_row, size).transpose(1, 2)
+    fields = [b[..., i:i + 2].reshape(groups, blocks_per_row, 2 * GROUP_ROWS) for i in range(0, head, 2)]
+    codes = b[..., head:].unflatten(-1, (-1, 4)).transpose(2, 3)  # [groups, blocks, chunks, 8 rows, 4]
+    return torch.cat(fields + [codes.reshape(groups, blocks_per_row, -1)], -1).view(groups, -1)
+
+
+def deinterleave_rows(groups: torch.Tensor, kind: str) -> torch.Tensor:
+    """interleave_rows undone: uint8 [groups, bytes] -> GGUF rows [groups * 8, in / 32 * size]."""
+    size, head = BLOCK_BYTES[kind], SCALE_BYTES[kind]
+    count, blocks_per_row = groups.shape[0], groups.shape[1] // (size * GROUP_ROWS)
+    b = groups.view(count, blocks_per_row, size * GROUP_ROWS)
+    fields = [b[..., 8 * i:8 * i + 16].view(count, blocks_per_row, GROUP_ROWS, 2) for i in range(0, head, 2)]
+    codes = b[..., head * GROUP_ROWS:].view(count, blocks_per_row, -1, GROUP_ROWS, 4).transpose(2, 3)
+    rows = torch.cat(fields + [codes.reshape(count, blocks_per_row, GROUP_ROWS, -1)], -1)  # [groups, blocks, 8, size]
+    return rows.transpose(1, 2).reshape(count * GROUP_ROWS, blocks_per_row * size)
+
+
 def decode_blocks(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     """GGUF Q4_1 or Q8_0 bytes uint8 [..., out, in / 32 * bytes] -> float32 weights [..., out, in]."""
     size = 20 if kind == "q4_1" else 34
@@ -130,14 +170,22 @@ def decode_blocks(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     return w.flatten(-2)
 
 
-def blocks_linear(x: torch.Tensor, blocks: torch.Tensor, kind: str, bias: torch.Tensor | None) -> torch.Tensor:
-    """x [..., in] @ GGUF blocks [out, in / 32 * bytes] of `kind` (+ bias) -> [..., out] in x's dtype,
-    on openweight's kernels (quant.kernels)."""
-    matmul = kernels.q4_1_matmul if kind == "q4_1" else kernels.q8_0_matmul
-    y = matmul(x.reshape(-1, x.shape[-1]), blocks)  # float32 [tokens, out]
+def blocks_linear(x: torch.Tensor, groups: torch.Tensor, kind: str, out_features: int,
+                  bias: torch.Tensor | None) -> torch.Tensor:
+    """x [..., in] @ `kind` blocks, rows interleaved by eight (interleave_rows) [groups, bytes] (+ bias)
+    -> [..., out_features] in x's dtype, on openweight's kernels (quant.kernels)."""
+    matmul = kernels.q4_1x8_matmul if kind == "q4_1" else kernels.q8_0x8_matmul
+    y = matmul(x.reshape(-1, x.shape[-1]), groups)  # float32 [tokens, groups * 8]
+    if y.shape[-1] != out_features:
+        y = y[:, :out_features]
     if bias is not None:
         y = y + bias
-    return y.to(x.dtype).view(*x.shape[:-1], y.shape[-1])
+    return y.to(x.dtype).view(*x.shape[:-1], out_features)
+
+
+def decode_groups(groups: torch.Tensor, kind: str, out_features: int) -> torch.Tensor:
+    """Blocks with rows interleaved by eight -> float32 weights [out_features, in]."""
+    return decode_blocks(deinterleave_rows(groups, kind)[:out_features], kind)
 
 
 def q4_1_fields(blocks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -169,8 +217,8 @@ class Int4Linear(torch.nn.Module):
 
     def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None,
                  **weights: torch.Tensor):
-        """weights: `blocks`, GGUF Q4_1 bytes for openweight's kernel, or `packed` and `scale_zero` for
-        PyTorch's (from_codes makes either)."""
+        """weights: `blocks`, GGUF Q4_1 blocks with rows interleaved by eight (interleave_rows) for
+        openweight's kernel, or `packed` and `scale_zero` for PyTorch's (from_codes makes either)."""
         super().__init__()
         self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
         self.register_buffer("bias", bias)
@@ -189,7 +237,7 @@ class Int4Linear(torch.nn.Module):
         rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
         if kernels.available():  # Q4_1 blocks of 32: a larger group's scale repeats in each of its blocks
             d, m = (t.float().repeat_interleave(group_size // 32, 1) for t in (scale, zero - 8 * scale))
-            return cls(out_features, in_features, group_size, bias, blocks=q4_1_blocks(out_features, rows_of, d, m))
+            return cls(out_features, in_features, group_size, bias, blocks=interleave_rows(q4_1_blocks(out_features, rows_of, d, m), "q4_1"))
         return cls(out_features, in_features, group_size, bias, **pytorch_int4(in_features, rows_of, scale, zero))
 
     @classmethod
@@ -206,24 +254,24 @@ class Int4Linear(torch.nn.Module):
     @classmethod
     def from_q4_1(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int4Linear:
         """GGUF Q4_1 bytes [out, in / 32 * 20] (block_tensor) -> the layer, no float weights in between:
-        the bytes as they are for openweight's kernel, codes and scales repacked for PyTorch's (q4_1_fields)."""
+        the blocks as they are, rows interleaved, for openweight's kernel; codes and scales repacked for PyTorch's (q4_1_fields)."""
         raw = block_tensor(blocks)  # uint8 [out, row bytes]
         if kernels.available():
-            return cls(raw.shape[0], raw.shape[1] // 20 * 32, 32, bias, blocks=raw)
+            return cls(raw.shape[0], raw.shape[1] // 20 * 32, 32, bias, blocks=interleave_rows(raw, "q4_1"))
         codes, d, m = q4_1_fields(raw)
         return cls.from_codes(codes, d, m + 8 * d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:
         """The float weights [out, in] the kernel computes with, exactly."""
         if hasattr(self, "blocks"):
-            return decode_blocks(self.blocks, self.BLOCK_KIND)
+            return decode_groups(self.blocks, self.BLOCK_KIND, self.out_features)
         # (PyTorch's kernel, scale and zero in bfloat16: its float32 path on the identity)
         eye = torch.eye(self.in_features)
         return int4_matmul(eye, self.packed, self.group_size, self.scale_zero.float(), self.out_features).t()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "blocks"):
-            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.bias)
+            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.out_features, self.bias)
         flat = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()  # [tokens, in]
         y = int4_matmul(flat, self.packed, self.group_size, self.scale_zero, self.out_features)  # bfloat16
         if self.bias is not None:
@@ -240,8 +288,8 @@ class Int8Linear(torch.nn.Module):
 
     def __init__(self, out_features: int, in_features: int, group_size: int, bias: torch.Tensor | None, *,
                  blocks: torch.Tensor | None = None, halves: Int4Linear | None = None):
-        """Either `blocks`, GGUF Q8_0 bytes for openweight's kernel, or `halves` on PyTorch's 4-bit
-        kernel (from_codes makes either)."""
+        """Either `blocks`, GGUF Q8_0 blocks with rows interleaved by eight (interleave_rows) for
+        openweight's kernel, or `halves` on PyTorch's 4-bit kernel (from_codes makes either)."""
         super().__init__()
         self.out_features, self.in_features, self.group_size = out_features, in_features, group_size
         if blocks is not None:
@@ -258,7 +306,7 @@ class Int8Linear(torch.nn.Module):
         q = codes.to(torch.int8)
         if kernels.available():  # Q8_0 blocks of 32: a larger group's scale repeats in each of its blocks
             d = scale.float().repeat_interleave(group_size // 32, 1)
-            return cls(out_features, in_features, group_size, bias, blocks=q8_0_blocks(q, d))
+            return cls(out_features, in_features, group_size, bias, blocks=interleave_rows(q8_0_blocks(q, d), "q8_0"))
 
         def halves(start: int, stop: int) -> torch.Tensor:
             # q = 16 * (high - 8) + low, both in 0..15: [rows, 2 * in] holds high then low, made a slice
@@ -284,24 +332,31 @@ class Int8Linear(torch.nn.Module):
 
     @classmethod
     def from_q8_0(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
-        """GGUF Q8_0 bytes [out, in / 32 * 34] (block_tensor) -> the layer: the bytes as they are for
-        openweight's kernel (a tensor given is held, not copied: a tied output layer shares its
-        embedding's), codes and scales repacked for PyTorch's."""
+        """GGUF Q8_0 bytes [out, in / 32 * 34] (block_tensor) -> the layer: the blocks as they are, rows
+        interleaved, for openweight's kernel; codes and scales repacked for PyTorch's."""
         raw = block_tensor(blocks)
         if kernels.available():
-            return cls(raw.shape[0], raw.shape[1] // 34 * 32, 32, bias, blocks=raw)
+            return cls(raw.shape[0], raw.shape[1] // 34 * 32, 32, bias, blocks=interleave_rows(raw, "q8_0"))
         return cls.from_codes(*q8_0_codes(raw), 32, bias)
+
+    @classmethod
+    def from_embedding(cls, embedding: Int8Embedding, bias: torch.Tensor | None = None) -> Int8Linear:
+        """A tied output layer: on openweight's kernel it multiplies the embedding's very bytes."""
+        if embedding.interleaved:
+            vocab, hidden = embedding.shape
+            return cls(vocab, hidden, 32, bias, blocks=embedding.blocks)
+        return cls.from_q8_0(embedding.blocks, bias)
 
     def dequantized(self) -> torch.Tensor:
         """The float weights [out, in] the kernel computes with, exactly."""
         if hasattr(self, "blocks"):
-            return decode_blocks(self.blocks, self.BLOCK_KIND)
+            return decode_groups(self.blocks, self.BLOCK_KIND, self.out_features)
         both = self.halves.dequantized()  # [out, 2 * in]  (scales in bfloat16)
         return both[:, : self.in_features] + both[:, self.in_features:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if hasattr(self, "blocks"):
-            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.bias)
+            return blocks_linear(x, self.blocks, self.BLOCK_KIND, self.out_features, self.bias)
         return self.halves(torch.cat((x, x), -1))  # [.., in] twice over: the high and the low halves
 
     def extra_repr(self) -> str:

@@ -7,7 +7,7 @@ from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
-from .linear import Int4Linear, Int8Linear, block_tensor, blocks_linear, decode_blocks, int4_matmul, quantized_linear
+from .linear import Int4Linear, Int8Linear, blocks_linear, decode_groups, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
 
@@ -45,7 +45,7 @@ class StackedLinear(torch.nn.Module):
         if self.group_size is None:  # too narrow to quantize: float weights [experts, out, in]
             self.register_buffer("weight", torch.stack([layer.weight.detach() for layer in layers]))
         elif self.kind:
-            self.register_buffer("blocks", torch.stack([layer.blocks for layer in layers]))  # [experts, out, bytes]
+            self.register_buffer("blocks", torch.stack([layer.blocks for layer in layers]))  # [experts, groups, bytes]
         else:
             self.register_buffer("packed", torch.stack([core.packed for core in cores]))
             self.register_buffer("scale_zero", torch.stack([core.scale_zero for core in cores]))
@@ -55,7 +55,8 @@ class StackedLinear(torch.nn.Module):
         if self.group_size is None:
             return torch.nn.functional.linear(x, pick(self.weight, e), None if self.bias is None else pick(self.bias, e))
         if self.kind:
-            return blocks_linear(x, pick(self.blocks, e), self.kind, None if self.bias is None else pick(self.bias, e))
+            return blocks_linear(x, pick(self.blocks, e), self.kind, self.out_features,
+                                 None if self.bias is None else pick(self.bias, e))
         flat = x.to(torch.bfloat16).contiguous()
         if self.doubled:
             flat = torch.cat((flat, flat), -1)
@@ -69,7 +70,7 @@ class StackedLinear(torch.nn.Module):
         if self.group_size is None:
             return self.weight[e]
         if self.kind:
-            return decode_blocks(self.blocks[e], self.kind)
+            return decode_groups(self.blocks[e], self.kind, self.out_features)
         width = self.in_features * (2 if self.doubled else 1)
         w = int4_matmul(torch.eye(width), self.packed[e], self.group_size, self.scale_zero[e].float(),
                         self.out_features).t()
@@ -113,31 +114,32 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
     if mode not in MODES:
         raise ValueError(f"quantize must be one of {MODES}, got {mode!r}")
     exact = (blocks or {}) if group_size == 32 else {}
-    read: dict[int, torch.Tensor] = {}  # a file tensor's bytes, read once: a tied output layer shares them
+    embeddings: dict[int, Int8Embedding] = {}  # by their file rows: a tied output layer shares their bytes
 
-    def bytes_of(rows) -> torch.Tensor:
-        if id(rows) not in read:
-            read[id(rows)] = block_tensor(rows)
-        return read[id(rows)]
-
-    for parent_name, parent in list(model.named_modules(prefix=prefix)):
-        for name, child in list(parent.named_children()):
-            weight_name = f"{parent_name}.{name}.weight" if parent_name else f"{name}.weight"
-            if isinstance(child, torch.nn.Linear):
-                # The output projection keeps 8 bits, as llama.cpp's does.
-                layer_mode = "int8" if weight_name == "lm_head.weight" else mode
-                kind, rows = exact.get(weight_name, (None, None))
-                if kind == "Q4_1" and layer_mode == "int4":
-                    layer = Int4Linear.from_q4_1(bytes_of(rows), child.bias)
-                elif kind == "Q8_0" and layer_mode == "int8":
-                    layer = Int8Linear.from_q8_0(bytes_of(rows), child.bias)
-                else:
-                    layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
-                setattr(parent, name, layer)
-            elif isinstance(child, torch.nn.Embedding) and weight_name in kept_as_codes(exact):
-                setattr(parent, name, Int8Embedding.from_q8_0(bytes_of(exact[weight_name][1]), child.weight.dtype))
-            elif isinstance(child, Experts):
-                setattr(parent, name, QuantizedExperts(child, mode, group_size))
+    children = [(parent_name, parent, name, child) for parent_name, parent in list(model.named_modules(prefix=prefix))
+                for name, child in parent.named_children()]
+    children.sort(key=lambda item: not isinstance(item[3], torch.nn.Embedding))  # embeddings first, for a tie
+    for parent_name, parent, name, child in children:
+        weight_name = f"{parent_name}.{name}.weight" if parent_name else f"{name}.weight"
+        if isinstance(child, torch.nn.Linear):
+            # The output projection keeps 8 bits, as llama.cpp's does.
+            layer_mode = "int8" if weight_name == "lm_head.weight" else mode
+            kind, rows = exact.get(weight_name, (None, None))
+            if kind == "Q4_1" and layer_mode == "int4":
+                layer = Int4Linear.from_q4_1(rows, child.bias)
+            elif kind == "Q8_0" and layer_mode == "int8" and id(rows) in embeddings:
+                layer = Int8Linear.from_embedding(embeddings[id(rows)], child.bias)
+            elif kind == "Q8_0" and layer_mode == "int8":
+                layer = Int8Linear.from_q8_0(rows, child.bias)
+            else:
+                layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
+            setattr(parent, name, layer)
+        elif isinstance(child, torch.nn.Embedding) and weight_name in kept_as_codes(exact):
+            rows = exact[weight_name][1]
+            embeddings[id(rows)] = Int8Embedding.from_q8_0(rows, child.weight.dtype)
+            setattr(parent, name, embeddings[id(rows)])
+        elif isinstance(child, Experts):
+            setattr(parent, name, QuantizedExperts(child, mode, group_size))
     return model
 
 
