@@ -74,7 +74,8 @@ def q4_1x8_matmul(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
 
 
 def q8_0x8_matmul(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """x [tokens, in] @ Q8_0 blocks, rows interleaved by eight, uint8 [out / 8, in / 32 * 272] -> float32 [tokens, out]."""
+    """x [tokens, in] @ Q8_0 blocks, rows interleaved by eight, uint8 [out / 8, in / 32 * 272]
+    -> float32 [tokens, out]."""
     return torch.ops.openweight.q8_0x8_matmul(x, groups)
 
 

@@ -34,6 +34,9 @@ _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows ar
 # Rows packed per call: a multiple of the packing's own 64-row blocks (so the slices join exactly), small
 # enough that the int32 copy the packing wants stays a few MB even for a 50k-row output layer.
 _PACK_ROWS = 1024
+BLOCK_BYTES = {"q4_1": 20, "q8_0": 34}  # a GGUF block's bytes, of which the first are its fp16 scales:
+SCALE_BYTES = {"q4_1": 4, "q8_0": 2}  # d and m, or d
+GROUP_ROWS = 8  # rows openweight's kernels take together (interleave_rows)
 
 
 def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
@@ -123,11 +126,6 @@ def _half_bytes(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float16).contiguous().unsqueeze(-1).view(torch.uint8)
 
 
-BLOCK_BYTES = {"q4_1": 20, "q8_0": 34}  # a GGUF block's bytes, of which the first are its fp16 scales:
-SCALE_BYTES = {"q4_1": 4, "q8_0": 2}  # d and m, or d
-GROUP_ROWS = 8  # rows the kernels take together
-
-
 def interleave_rows(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     """GGUF rows of `kind` blocks uint8 [out, in / 32 * size] -> rows interleaved eight at a time as
     openweight's kernels take them (quant.blocks.cpp), uint8 [groups, in / 32 * size * 8]: for each
@@ -158,8 +156,7 @@ def deinterleave_rows(groups: torch.Tensor, kind: str) -> torch.Tensor:
 
 def decode_blocks(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     """GGUF Q4_1 or Q8_0 bytes uint8 [..., out, in / 32 * bytes] -> float32 weights [..., out, in]."""
-    size = 20 if kind == "q4_1" else 34
-    b = blocks.unflatten(-1, (-1, size))  # [..., out, blocks, size]
+    b = blocks.unflatten(-1, (-1, BLOCK_BYTES[kind]))  # [..., out, blocks, size]
     d = b[..., 0:2].contiguous().view(torch.float16).float()  # [..., out, blocks, 1]
     if kind == "q4_1":
         m = b[..., 2:4].contiguous().view(torch.float16).float()
@@ -237,7 +234,8 @@ class Int4Linear(torch.nn.Module):
         rows_of = codes if callable(codes) else lambda start, stop: codes[start:stop]
         if kernels.available():  # Q4_1 blocks of 32: a larger group's scale repeats in each of its blocks
             d, m = (t.float().repeat_interleave(group_size // 32, 1) for t in (scale, zero - 8 * scale))
-            return cls(out_features, in_features, group_size, bias, blocks=interleave_rows(q4_1_blocks(out_features, rows_of, d, m), "q4_1"))
+            blocks = interleave_rows(q4_1_blocks(out_features, rows_of, d, m), "q4_1")
+            return cls(out_features, in_features, group_size, bias, blocks=blocks)
         return cls(out_features, in_features, group_size, bias, **pytorch_int4(in_features, rows_of, scale, zero))
 
     @classmethod
@@ -254,7 +252,8 @@ class Int4Linear(torch.nn.Module):
     @classmethod
     def from_q4_1(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int4Linear:
         """GGUF Q4_1 bytes [out, in / 32 * 20] (block_tensor) -> the layer, no float weights in between:
-        the blocks as they are, rows interleaved, for openweight's kernel; codes and scales repacked for PyTorch's (q4_1_fields)."""
+        the blocks as they are, rows interleaved, for openweight's kernel; codes and scales repacked for
+        PyTorch's (q4_1_fields)."""
         raw = block_tensor(blocks)  # uint8 [out, row bytes]
         if kernels.available():
             return cls(raw.shape[0], raw.shape[1] // 20 * 32, 32, bias, blocks=interleave_rows(raw, "q4_1"))
