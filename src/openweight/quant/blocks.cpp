@@ -7,8 +7,8 @@
 // The kernels take a weight matrix's rows eight at a time, interleaved (quant.linear.interleave_rows):
 // for each group of 8 rows and each block position, the 8 rows' d (fp16 x 8), for Q4_1 their m
 // (fp16 x 8), then their code bytes in chunks of 32 bytes, chunk c holding code bytes 4c..4c+3 of row
-// 0, of row 1, ... of row 7. Q4_1: 160 bytes (4 chunks), Q8_0: 272 (8 chunks), as many as the rows'
-// blocks. One 256-bit register then holds four codes of each of the 8 rows, and a row's dot product
+// 0, of row 1, ... of row 7. Q4_1: 160 bytes (4 chunks), Q8_0: 272 (8 chunks): the 8 rows' blocks,
+// their bytes reordered. One 256-bit register then holds four codes of each of the 8 rows, and a row's dot product
 // builds up in its own 32-bit lane: no horizontal sums, and one conversion and scale per block for
 // all eight rows. (The same idea as llama.cpp's repacked Q4_0 for its AVX2 matrix-vector kernel.)
 //
