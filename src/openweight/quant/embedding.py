@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from . import kernels
-from .linear import GROUP_ROWS, block_tensor, decode_blocks, deinterleave_rows, interleave_rows
+from .kernels import GROUP_ROWS
+from .linear import BLOCK_BYTES, block_tensor, decode_blocks, deinterleave_rows, interleave_rows
 
 
 class Int8Embedding(torch.nn.Module):
@@ -25,7 +26,7 @@ class Int8Embedding(torch.nn.Module):
     def from_q8_0(cls, blocks: np.ndarray | torch.Tensor, dtype: torch.dtype) -> Int8Embedding:
         """GGUF Q8_0 bytes [vocab, hidden / 32 * 34] (quant.linear.block_tensor)."""
         raw = block_tensor(blocks)
-        shape = (raw.shape[0], raw.shape[1] // 34 * 32)
+        shape = (raw.shape[0], raw.shape[1] // BLOCK_BYTES["q8_0"] * 32)
         if kernels.available():
             return cls(interleave_rows(raw, "q8_0"), dtype, shape, True)
         return cls(raw, dtype, shape, False)

@@ -28,6 +28,7 @@ from ..cache import cache_dir
 
 SOURCE = Path(__file__).with_name("blocks.cpp")
 CHOICES = ("auto", "blocks", "pytorch")
+GROUP_ROWS = 8  # blocks.cpp's kGroupRows: the rows its kernels take together (quant.linear.interleave_rows)
 
 
 @functools.cache
@@ -91,4 +92,4 @@ def _register_shapes() -> None:
     """What torch.export and Inductor need to trace the operators without running them."""
     for name in ("q4_1x8_matmul", "q8_0x8_matmul"):
         torch.library.register_fake(f"openweight::{name}")(
-            lambda x, groups: x.new_empty((x.shape[0], groups.shape[0] * 8), dtype=torch.float32))
+            lambda x, groups: x.new_empty((x.shape[0], groups.shape[0] * GROUP_ROWS), dtype=torch.float32))

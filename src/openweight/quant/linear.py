@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from . import kernels
+from .kernels import GROUP_ROWS
 
 if TYPE_CHECKING:
     from .embedding import Int8Embedding
@@ -36,7 +37,6 @@ _ROWS = 16  # the int4 packing wants a multiple of 16 output rows; extra rows ar
 _PACK_ROWS = 1024
 BLOCK_BYTES = {"q4_1": 20, "q8_0": 34}  # a GGUF block's bytes, of which the first are its fp16 scales:
 SCALE_BYTES = {"q4_1": 4, "q8_0": 2}  # d and m, or d
-GROUP_ROWS = 8  # rows openweight's kernels take together (interleave_rows)
 
 
 def _groups(weight: torch.Tensor, group_size: int, mode: str) -> torch.Tensor:
@@ -148,7 +148,8 @@ def deinterleave_rows(groups: torch.Tensor, kind: str) -> torch.Tensor:
     size, head = BLOCK_BYTES[kind], SCALE_BYTES[kind]
     count, blocks_per_row = groups.shape[0], groups.shape[1] // (size * GROUP_ROWS)
     b = groups.view(count, blocks_per_row, size * GROUP_ROWS)
-    fields = [b[..., 8 * i:8 * i + 16].view(count, blocks_per_row, GROUP_ROWS, 2) for i in range(0, head, 2)]
+    fields = [b[..., GROUP_ROWS * i:GROUP_ROWS * (i + 2)].view(count, blocks_per_row, GROUP_ROWS, 2)
+              for i in range(0, head, 2)]
     codes = b[..., head * GROUP_ROWS:].view(count, blocks_per_row, -1, GROUP_ROWS, 4).transpose(2, 3)
     rows = torch.cat(fields + [codes.reshape(count, blocks_per_row, GROUP_ROWS, -1)], -1)  # [groups, blocks, 8, size]
     return rows.transpose(1, 2).reshape(count * GROUP_ROWS, blocks_per_row * size)
@@ -256,7 +257,8 @@ class Int4Linear(torch.nn.Module):
         PyTorch's (q4_1_fields)."""
         raw = block_tensor(blocks)  # uint8 [out, row bytes]
         if kernels.available():
-            return cls(raw.shape[0], raw.shape[1] // 20 * 32, 32, bias, blocks=interleave_rows(raw, "q4_1"))
+            in_features = raw.shape[1] // BLOCK_BYTES["q4_1"] * 32
+            return cls(raw.shape[0], in_features, 32, bias, blocks=interleave_rows(raw, "q4_1"))
         codes, d, m = q4_1_fields(raw)
         return cls.from_codes(codes, d, m + 8 * d, 32, bias)
 
@@ -335,7 +337,8 @@ class Int8Linear(torch.nn.Module):
         interleaved, for openweight's kernel; codes and scales repacked for PyTorch's."""
         raw = block_tensor(blocks)
         if kernels.available():
-            return cls(raw.shape[0], raw.shape[1] // 34 * 32, 32, bias, blocks=interleave_rows(raw, "q8_0"))
+            in_features = raw.shape[1] // BLOCK_BYTES["q8_0"] * 32
+            return cls(raw.shape[0], in_features, 32, bias, blocks=interleave_rows(raw, "q8_0"))
         return cls.from_codes(*q8_0_codes(raw), 32, bias)
 
     @classmethod
