@@ -12,6 +12,7 @@ import torch
 
 from ..config import ModelConfig
 from ..model.attention import attention_mask
+from .kv_cache import zeroed_layers
 
 
 class _Group:
@@ -83,11 +84,9 @@ class SlotCache:
         if config.layer_types and "sliding_attention" in config.layer_types:
             banded = _Group(rows, min(max_len, config.sliding_window + chunk - 1), config.sliding_window)
             self.groups.append(banded)
-        self.layers = []
-        for i in range(config.num_hidden_layers):
-            group = banded if config.is_sliding(i) else full
-            shape = (rows, config.num_key_value_heads, group.capacity, config.head_dim)
-            self.layers.append(_Layer(torch.zeros(shape, dtype=dtype), torch.zeros(shape, dtype=dtype), group))
+        groups = [banded if config.is_sliding(i) else full for i in range(config.num_hidden_layers)]
+        shapes = [(rows, config.num_key_value_heads, g.capacity, config.head_dim) for g in groups]
+        self.layers = [_Layer(k, v, g) for (k, v), g in zip(zeroed_layers(shapes, dtype), groups)]
 
     def step(self, rows: slice) -> _StepView:
         """The cache for one forward of `rows` (model(ids, positions, cache.step(rows)))."""
