@@ -79,6 +79,8 @@ def peak_rss_mib() -> float:
 # ---- backends: each gives first_token(ids), stream(ids, n) -> token timestamps, batch(prompts, n) -----
 class Openweight:
     def __init__(self, model: str, variant: str, threads: int, gguf: str):
+        import torch
+
         import openweight
         from openweight.cpu import set_threads
         from openweight.engine.generate import generate_ids
@@ -89,8 +91,10 @@ class Openweight:
         return_freed_memory()  # as the openweight command line does
         source = {"smollm2": "smollm2-135m", "mini": "openweight-mini"}.get(model) or gpt_oss_folder()
         quantize = variant if variant.startswith("int") else None
-        dtype = activation_dtype() if quantize else variant  # the quantized kernels' own
-        self.lm = openweight.load(source, dtype=dtype, quantize=quantize, compile=True)
+        dtype = activation_dtype() if quantize else getattr(torch, variant)  # the quantized kernels' own
+        # quantized: keys and values at half precision, as in llama.cpp's default (f16) cache
+        kv_cache_dtype = torch.float16 if quantize and dtype == torch.float32 else None
+        self.lm = openweight.load(source, dtype=dtype, quantize=quantize, compile=True, kv_cache_dtype=kv_cache_dtype)
         self.generate_ids = generate_ids
 
     def steps(self, prompts, n):

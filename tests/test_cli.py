@@ -48,6 +48,10 @@ def test_info_reports_config_and_counts(make_hf_model, tmp_path):
     total = int(out.stdout.split("parameters: ")[1].split(" total")[0].replace(",", ""))
     active = int(out.stdout.split("total, ")[1].split(" active")[0].replace(",", ""))
     assert total - active == 4 * 3 * per_expert
+    kib = float(out.stdout.split("KV cache: ")[1].split(" KiB")[0])
+    half = run("info", "--model", str(tmp_path), "--kv-cache-dtype", "float16")
+    assert half.returncode == 0, half.stderr
+    assert f"KV cache: {kib / 2:.1f} KiB per token of context (float16)" in half.stdout
 
 
 @pytest.mark.parametrize("args,message", [

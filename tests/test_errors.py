@@ -117,6 +117,12 @@ def test_bad_sampling_parameter_is_named(saved, name, value):
         lm.generate([1, 2], max_new_tokens=2, **{name: value})
 
 
+@pytest.mark.parametrize("name,value", [("dtype", "float64"), ("kv_cache_dtype", "int8")])
+def test_bad_dtype_is_named(saved, name, value):
+    with pytest.raises(GenerationError, match=f"{name} must be one of float32, bfloat16, float16, got '{value}'"):
+        openweight.load(saved, **{name: value})
+
+
 def test_not_a_gguf_file(tmp_path):
     path = tmp_path / "broken.gguf"
     path.write_bytes(b"not a gguf file at all")

@@ -224,22 +224,30 @@ _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM", "gpt
 
 
 def load(name_or_path: str | Path = DEFAULT_MODEL, dtype: str | torch.dtype = "float32",
-         quantize: str | None = None, compile: bool = False) -> LM:
+         quantize: str | None = None, compile: bool = False, kv_cache_dtype: str | torch.dtype | None = None) -> LM:
     """Load a Hugging Face folder, a GGUF file, or a short name: 'openweight-mini' (the default, built in)
     or 'smollm2-135m'. quantize='int8' or 'int4' makes the linear layers and experts weight-only
     quantized (openweight.quant); the rest stays in `dtype`. compile=True decodes through
     compiled steps (engine.compiled). Either one fuses the q/k/v and gate/up projections (model.fuse),
-    so such a model runs but cannot be saved."""
+    so such a model runs but cannot be saved. kv_cache_dtype: what generation keeps keys and values
+    in (default: `dtype`); 'float16', as llama.cpp's default cache, halves a float32 model's cache."""
     if quantize is not None and quantize not in QUANT_MODES:
         raise GenerationError(f"quantize must be one of {', '.join(QUANT_MODES)}, got {quantize!r}")
-    if isinstance(dtype, str):
-        if dtype not in _DTYPES:
-            raise GenerationError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
-        dtype = _DTYPES[dtype]
+    dtype = _dtype(dtype, "dtype")
     lm = _load(resolve(name_or_path), dtype, fast=quantize is not None or compile, quantize=quantize)
     lm.compile = compile
+    lm.model.kv_cache_dtype = None if kv_cache_dtype is None else _dtype(kv_cache_dtype, "kv_cache_dtype")
     trim_heap()  # what reading the files left free in the heap
     return lm
+
+
+def _dtype(value: str | torch.dtype, parameter: str) -> torch.dtype:
+    """A dtype given by name or as itself, one of _DTYPES; GenerationError naming `parameter` if not."""
+    if value in _DTYPES.values():
+        return value
+    if value not in _DTYPES:
+        raise GenerationError(f"{parameter} must be one of {', '.join(_DTYPES)}, got {value!r}")
+    return _DTYPES[value]
 
 
 def _for_inference(quantize: str | None, blocks: dict[str, tuple[str, ArrayLike]]):

@@ -19,11 +19,18 @@ def _add_model_args(p: argparse.ArgumentParser, compile_option: bool = True) -> 
     p.add_argument("--model", default="openweight-mini",
                    help="a Hugging Face folder, a .gguf file or a short name: openweight-mini (default, built in), "
                         "smollm2-135m")
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
+    _add_precision_args(p)
     if compile_option:
         p.add_argument("--compile", action="store_true",
                        help="decode through compiled steps (the first generation of a shape compiles; kept on disk)")
+
+
+def _add_precision_args(p: argparse.ArgumentParser) -> None:
+    """--dtype, --quantize and --kv-cache-dtype: how a loaded model holds its weights and caches."""
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+    p.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
+    p.add_argument("--kv-cache-dtype", choices=["float32", "bfloat16", "float16"],
+                   help="keys and values of generation's cache (default: --dtype; llama.cpp's default is float16)")
 
 
 def parameter_counts(config) -> tuple[int, int]:
@@ -42,25 +49,27 @@ def parameter_counts(config) -> tuple[int, int]:
 def info(args) -> None:
     from . import load
 
-    lm = load(args.model, args.dtype, args.quantize)
+    lm = load(args.model, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
     c = lm.config
     total, active = parameter_counts(c)
     tensors = {id(t): t for t in [*lm.model.parameters(), *lm.model.buffers()]}.values()
     weight_bytes = sum(t.numel() * t.element_size() for t in tensors)
-    kv_per_token = 2 * c.num_key_value_heads * c.head_dim * lm.model.dtype.itemsize * sum(
+    kv_per_token = 2 * c.num_key_value_heads * c.head_dim * lm.model.cache_dtype.itemsize * sum(
         0 if c.is_sliding(i) else 1 for i in range(c.num_hidden_layers))
     banded = sum(c.is_sliding(i) for i in range(c.num_hidden_layers))
     print(json.dumps(c.to_dict(), indent=2))
     print(f"parameters: {total:,} total, {active:,} active per token")
     print(f"weights in memory: {weight_bytes / 2**20:.1f} MiB ({args.quantize or args.dtype})")
-    print(f"KV cache: {kv_per_token / 1024:.1f} KiB per token of context"
+    print(f"KV cache: {kv_per_token / 1024:.1f} KiB per token of context "
+          f"({str(lm.model.cache_dtype).removeprefix('torch.')})"
           + (f", plus {banded} banded layer(s) capped at {c.sliding_window} tokens" if banded else ""))
 
 
 def generate(args) -> None:
     from . import load
 
-    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
+    lm = load(args.model, args.dtype, args.quantize, compile=args.compile,
+              kv_cache_dtype=args.kv_cache_dtype)
     sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
                     repetition_penalty=args.repetition_penalty, seed=args.seed)
     if args.chat:
@@ -81,7 +90,8 @@ def chat(args) -> None:
     from . import load
     from .console import run_chat
 
-    lm = load(args.model, args.dtype, args.quantize, compile=args.compile)
+    lm = load(args.model, args.dtype, args.quantize, compile=args.compile,
+              kv_cache_dtype=args.kv_cache_dtype)
     if lm.tokenizer is None:
         raise GenerationError(f"{args.model} has no tokenizer, so it cannot chat")
     sampling = dict(temperature=args.temperature, top_p=args.top_p, seed=args.seed)
@@ -95,7 +105,7 @@ def serve(args) -> None:
 
     models = {}
     for name in args.model:
-        lm = load(name, args.dtype, args.quantize)
+        lm = load(name, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
         if lm.tokenizer is None:
             raise GenerationError(f"{name} has no tokenizer, so it cannot be served")
         models[Path(name).name if Path(name).exists() else name] = lm
@@ -107,7 +117,7 @@ def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import run_eval
 
-    lm = load(args.model, args.dtype, args.quantize)
+    lm = load(args.model, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
     table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool)
@@ -157,8 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     s = commands.add_parser("serve", help="an OpenAI-compatible HTTP server with a web chat page")
     s.add_argument("--model", action="append", help="a model to serve (repeatable; default: openweight-mini)")
-    s.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    s.add_argument("--quantize", choices=["int8", "int4"], help="weight-only quantized linear layers and experts")
+    _add_precision_args(s)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--api-key", help="require 'Authorization: Bearer KEY' on /v1 routes")

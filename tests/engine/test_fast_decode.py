@@ -48,6 +48,26 @@ def test_compiled_decoding_gives_the_eager_tokens(hf_checkpoint):
 
 
 @pytest.mark.parametrize("family", ["llama"])
+def test_a_float16_cache_decodes_as_its_eager_path_and_near_a_float32_cache(hf_checkpoint):
+    """kv_cache_dtype='float16' on a float32 model: the compiled steps give the eager path's tokens
+    with the same cache, which holds float16 (its logits differ from a float32 cache's, but little)."""
+    _, folder = hf_checkpoint
+    lm = openweight.load(folder, compile=True, kv_cache_dtype="float16")
+    assert lm.model.dtype == torch.float32 and lm.model.cache_dtype == torch.float16
+    prompts = [[5, 9, 13, 2, 7], [11, 3]]
+    assert list(generate_ids(lm.model, prompts, 16, compile=True)) == list(generate_ids(lm.model, prompts, 16))
+    ids = torch.randint(0, lm.config.vocab_size, (1, 12))
+    logits = {}
+    for dtype in (torch.float32, torch.float16):
+        cache = KVCache(lm.config, 1, 12, 1, dtype)
+        with torch.inference_mode():
+            logits[dtype] = torch.cat([lm.model(ids[:, i:i + 1], cache=cache) for i in range(12)], 1)
+        assert cache.layers[0].keys.dtype == dtype
+    difference = float((logits[torch.float16] - logits[torch.float32]).abs().max())
+    assert 0 < difference < 1e-2 * float(logits[torch.float32].abs().max())
+
+
+@pytest.mark.parametrize("family", ["llama"])
 def test_a_later_process_decodes_from_the_package_without_the_compiler(hf_checkpoint):
     """The first compiled generation of a shape builds its ahead-of-time package (engine.aot); another
     process loads it with PyTorch's C++ loader: the eager tokens, and no Dynamo or Inductor imported."""

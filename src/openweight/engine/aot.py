@@ -67,10 +67,10 @@ def cache_tensors(cache: KVCache) -> tuple[list, list, list, list]:
 
 
 def package_key(model, batch: int, slots: int, chunk: int) -> str:
-    """What the compiled code depends on: the cache's shape, the thread count (Inductor's kernels fix
+    """What the compiled code depends on: the cache's shape and dtype, the thread count (Inductor's kernels fix
     theirs when compiled), the model's config and the names, shapes, strides and dtypes of its tensors,
     and what _environment() covers."""
-    h = hashlib.sha256(f"{_environment()}|{batch}|{slots}|{chunk}|{torch.get_num_threads()}".encode())
+    h = hashlib.sha256(f"{_environment()}|{batch}|{slots}|{chunk}|{model.cache_dtype}|{torch.get_num_threads()}".encode())
     h.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     for name, t in _state(model).items():
         h.update(f"{name}:{tuple(t.shape)}:{t.stride()}:{t.dtype}".encode())
@@ -127,7 +127,7 @@ def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None
     `path`, its weights left out: constants that are the model's own tensors are bound at load; the few
     Inductor makes (a kernel's scalar arguments) stay in the package."""
     with torch.inference_mode(False), torch.no_grad():  # generation runs in inference mode; export cannot
-        cache = KVCache(model.config, batch, slots, chunk, model.dtype, static=True)
+        cache = KVCache(model.config, batch, slots, chunk, model.cache_dtype, static=True)
         positions = torch.zeros(batch, 1, dtype=torch.long)
         cache.advance(positions)
         tokens = torch.zeros(batch, 1, dtype=torch.long)

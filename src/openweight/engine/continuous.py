@@ -71,7 +71,7 @@ class Engine:
                                model.config.max_position_embeddings)
         self.prefill_chunk = prefill_chunk
         self.admit_tokens = admit_tokens or prefill_chunk
-        self.cache = SlotCache(model.config, max_batch, self.max_context, prefill_chunk, model.dtype)
+        self.cache = SlotCache(model.config, max_batch, self.max_context, prefill_chunk, model.cache_dtype)
         self.rows: list[Request] = []  # decoding, in rows 0..n-1
         self.loading: list[Request] = []  # being prefilled together (prompts of one length), rows n, n+1, ...
         self.waiting: deque[Request] = deque()

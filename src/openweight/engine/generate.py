@@ -62,7 +62,7 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     batch, longest = ids.shape
     needed = longest + max_new_tokens
     slots = cache_slots(needed, config.max_position_embeddings) if compile else needed
-    cache = KVCache(config, batch, slots, prefill_chunk, model.dtype, ids.device, static=compile)
+    cache = KVCache(config, batch, slots, prefill_chunk, model.cache_dtype, ids.device, static=compile)
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]

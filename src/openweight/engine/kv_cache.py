@@ -37,8 +37,8 @@ class LayerCache:
     def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store k/v [batch, kv_heads, seq, head_dim] of this step; return all live slots."""
         index = self.slots.write_index
-        self.keys.index_copy_(2, index, k)
-        self.values.index_copy_(2, index, v)
+        self.keys.index_copy_(2, index, k.to(self.keys.dtype))
+        self.values.index_copy_(2, index, v.to(self.values.dtype))
         used = self.slots.used
         return self.keys[:, :, :used], self.values[:, :, :used]
 

@@ -41,8 +41,8 @@ class _LayerView:
         keys, values = self.layer.keys[self.rows], self.layer.values[self.rows]  # views
         index = self.slots.index  # [n, seq]
         row = torch.arange(index.shape[0])[:, None].expand_as(index)
-        keys[row, :, index] = k.transpose(1, 2)
-        values[row, :, index] = v.transpose(1, 2)
+        keys[row, :, index] = k.transpose(1, 2).to(keys.dtype)
+        values[row, :, index] = v.transpose(1, 2).to(values.dtype)
         used = self.slots.used
         return keys[:, :, :used], values[:, :, :used]
 

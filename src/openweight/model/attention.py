@@ -122,7 +122,8 @@ class Attention(torch.nn.Module):
         cos, sin = rope
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         if cache is not None:
-            k, v = cache.update(k, v)  # all live slots: [b, kv, slots, dim]
+            k, v = cache.update(k, v)  # all live slots: [b, kv, slots, dim], in the cache's dtype
+            k, v = k.to(q.dtype), v.to(q.dtype)
         if self.max_logits is not None and self.training:
             self.max_logits = torch.maximum(self.max_logits, max_attention_logits(q, k, mask, self.scale))
         out = grouped_attention(q, k, v, mask, self.scale, self.sinks)

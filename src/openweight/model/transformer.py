@@ -43,10 +43,16 @@ class Transformer(torch.nn.Module):
         self.lm_head = torch.nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         if config.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        self.kv_cache_dtype: torch.dtype | None = None  # generation's caches; None: the model's dtype
 
     @property
     def dtype(self) -> torch.dtype:
         return self.model.norm.weight.dtype  # norms stay in the model's dtype when layers are quantized
+
+    @property
+    def cache_dtype(self) -> torch.dtype:
+        """The dtype generation keeps keys and values in: kv_cache_dtype if set, else the model's."""
+        return self.kv_cache_dtype or self.dtype
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None,
                 cache=None, last_only: bool = False) -> torch.Tensor:
