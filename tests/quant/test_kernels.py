@@ -35,7 +35,8 @@ def gguf_blocks(kind: str, out_features: int, in_features: int) -> tuple[torch.T
 
 
 @pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
-@pytest.mark.parametrize("out_features", [37, 256])  # 37: the last group of 8 rows filled with zero rows
+# 37: the last group of 8 rows filled with zero rows; 4100: interleaved in slices of 2048 rows, the last one short
+@pytest.mark.parametrize("out_features", [37, 256, 4100])
 def test_rows_interleave_and_back_exactly(kind, out_features):
     torch.manual_seed(out_features)
     blocks, weights = gguf_blocks(kind, out_features, 96)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 import torch
 
 from ..errors import GenerationError
+from ..memory import trim_heap
 from .compiled import cache_slots, decode_step
 from .kv_cache import KVCache
 from .sampling import SamplingParams, sample
@@ -66,6 +67,7 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]
+    trim_heap()  # the prompt's activations, freed: ~1-4 ms against 27 MiB kept after a 512-token prompt
 
     seen = torch.zeros(batch, config.vocab_size, dtype=torch.bool)  # for the repetition penalty
     seen.scatter_(1, ids, positions >= 0)

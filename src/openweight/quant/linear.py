@@ -130,7 +130,18 @@ def interleave_rows(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     """GGUF rows of `kind` blocks uint8 [out, in / 32 * size] -> rows interleaved eight at a time as
     openweight's kernels take them (quant.blocks.cpp), uint8 [groups, in / 32 * size * 8]: for each
     block position the 8 rows' scales field by field (16 bytes each), then their codes in chunks of 4
-    bytes a row. Rows past `out` (to fill the last group) are zero bytes: weights 0."""
+    bytes a row. Rows past `out` (to fill the last group) are zero bytes: weights 0. Done a slice of
+    rows at a time into the result, so that a large table (SmolLM2's 30 MiB embedding) needs no
+    full-size temporaries besides it."""
+    groups = -(-blocks.shape[0] // GROUP_ROWS)
+    out = torch.empty(groups, blocks.shape[1] * GROUP_ROWS, dtype=torch.uint8)
+    step = 256  # groups a slice
+    for start in range(0, groups, step):
+        out[start:start + step] = _interleave_slice(blocks[start * GROUP_ROWS:(start + step) * GROUP_ROWS], kind)
+    return out
+
+
+def _interleave_slice(blocks: torch.Tensor, kind: str) -> torch.Tensor:
     size, head = BLOCK_BYTES[kind], SCALE_BYTES[kind]
     out_features, blocks_per_row = blocks.shape[0], blocks.shape[1] // size
     groups = -(-out_features // GROUP_ROWS)
