@@ -67,10 +67,11 @@ def cache_tensors(cache: KVCache) -> tuple[list, list, list, list]:
 
 
 def package_key(model, batch: int, slots: int, chunk: int) -> str:
-    """What the compiled code depends on: the cache's shape and dtype, the thread count (Inductor's kernels fix
-    theirs when compiled), the model's config and the names, shapes, strides and dtypes of its tensors,
-    and what _environment() covers."""
-    h = hashlib.sha256(f"{_environment()}|{batch}|{slots}|{chunk}|{model.cache_dtype}|{torch.get_num_threads()}".encode())
+    """What the compiled code depends on: the cache's shape and dtype, the thread count (Inductor's
+    kernels fix theirs when compiled), the model's config and the names, shapes, strides and dtypes
+    of its tensors, and what _environment() covers."""
+    shape = f"{batch}|{slots}|{chunk}|{model.cache_dtype}"
+    h = hashlib.sha256(f"{_environment()}|{shape}|{torch.get_num_threads()}".encode())
     h.update(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode())
     for name, t in _state(model).items():
         h.update(f"{name}:{tuple(t.shape)}:{t.stride()}:{t.dtype}".encode())

@@ -23,8 +23,8 @@ def zeroed_layers(shapes: list[tuple[int, ...]], dtype: torch.dtype,
     zeros, not garbage: a masked slot's probability is 0, and 0 x NaN would still be NaN."""
     both = [shape for shape in shapes for _ in ("keys", "values")]
     sizes = [math.prod(shape) for shape in both]
-    views = [part.view(shape) for part, shape in zip(torch.zeros(sum(sizes), dtype=dtype, device=device).split(sizes),
-                                                     both)]
+    flat = torch.zeros(sum(sizes), dtype=dtype, device=device)
+    views = [part.view(shape) for part, shape in zip(flat.split(sizes), both)]
     return list(zip(views[0::2], views[1::2]))
 
 
