@@ -142,13 +142,11 @@ def interleave_rows(blocks: torch.Tensor, kind: str) -> torch.Tensor:
 
 
 def _interleave_slice(blocks: torch.Tensor, kind: str) -> torch.Tensor:
+    """interleave_rows on rows few enough to copy freely."""
     size, head = BLOCK_BYTES[kind], SCALE_BYTES[kind]
-    out_features, blocks_per_row = blocks.shape[0], blocks.shape[1] // size
-    groups = -(-out_features // GROUP_ROWS)
-    padded = torch.zeros(groups * GROUP_ROWS, blocks.shape[1], dtype=torch.uint8) if out_features % GROUP_ROWS else None
-    if padded is not None:
-        padded[:out_features] = blocks
-    b = (blocks if padded is None else padded).view(groups, GROUP_ROWS, blocks_per_row, size).transpose(1, 2)
+    groups, blocks_per_row = -(-blocks.shape[0] // GROUP_ROWS), blocks.shape[1] // size
+    blocks = torch.nn.functional.pad(blocks, (0, 0, 0, groups * GROUP_ROWS - blocks.shape[0]))  # zero rows
+    b = blocks.reshape(groups, GROUP_ROWS, blocks_per_row, size).transpose(1, 2)
     fields = [b[..., i:i + 2].reshape(groups, blocks_per_row, 2 * GROUP_ROWS) for i in range(0, head, 2)]
     codes = b[..., head:].unflatten(-1, (-1, 4)).transpose(2, 3)  # [groups, blocks, chunks, 8 rows, 4]
     return torch.cat(fields + [codes.reshape(groups, blocks_per_row, -1)], -1).view(groups, -1)
