@@ -13,12 +13,13 @@ import pytest
 import torch
 
 import openweight
-from openweight.engine.aot import aot_step, cache_dir, package_key, prune_cache
+from openweight.engine.aot import AOTStep, aot_step, cache_dir, package_key, prune_cache
 from openweight.engine.compiled import decode_step
 from openweight.engine.generate import generate_ids
 from openweight.engine.kv_cache import KVCache
 from openweight.errors import GenerationError
 from openweight.model.fuse import fuse_projections, is_fused
+from openweight.quant import kernels
 
 
 def test_fused_projections_give_the_same_logits_and_refuse_saving(hf_checkpoint, tmp_path):
@@ -45,6 +46,33 @@ def test_compiled_decoding_gives_the_eager_tokens(hf_checkpoint):
     assert compiled == eager
     again = list(generate_ids(lm.model, [[4, 4, 8]], 10, compile=True))  # another shape: compiles again
     assert again == list(generate_ids(lm.model, [[4, 4, 8]], 10))
+
+
+def test_experts_routed_on_the_kernels_decode_a_batch_in_one_ahead_of_time_graph(make_hf_model, tmp_path):
+    """int4 experts on openweight's kernels route any batch in one call: 3 tokens x top-2 = 6 pairs for 5
+    experts, which would otherwise need the grouped loop, decode through the step compiled ahead of
+    time, with the eager path's logits."""
+    if not kernels.available():
+        pytest.skip("experts route in one call on openweight's AVX2 kernels only")
+    make_hf_model("gpt_oss", intermediate_size=64).save_pretrained(tmp_path)
+    model = openweight.load(tmp_path, quantize="int4", compile=True).model
+    assert isinstance(decode_step(model, 3, 256, 512), AOTStep)
+    prompts = [[5, 9, 13, 2, 7], [11, 3, 40, 1, 2], [8, 1, 6, 60, 4]]
+    logits = {}
+    with torch.inference_mode():
+        for compiled in (False, True):
+            cache = KVCache(model.config, 3, 256, 512, model.dtype, static=True)
+            model(torch.tensor(prompts), None, cache)
+            steps = []
+            for i, token in enumerate([4, 30, 2, 61, 17, 5, 9, 12]):
+                tokens, pos = torch.full((3, 1), token), torch.full((3, 1), 5 + i)
+                if compiled:
+                    cache.advance(pos)
+                    steps.append(decode_step(model, 3, 256, 512)(tokens, pos, cache))
+                else:
+                    steps.append(model(tokens, pos, cache))
+            logits[compiled] = torch.cat(steps, 1)  # [3, steps, vocab]
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("family", ["llama"])

@@ -78,8 +78,34 @@ def test_bfloat16_input_and_shape_errors():
         kernels.q8_0x8_matmul(torch.randn(2, 32), groups)
     with pytest.raises(RuntimeError, match="q4_1x8_matmul: 64 input features do not match groups of 544 bytes"):
         kernels.q4_1x8_matmul(x, groups)
-    with pytest.raises(RuntimeError, match=r"q4_1x8_matmul: expects x \[tokens, in\] and groups uint8"):
+    with pytest.raises(RuntimeError, match="q4_1x8_matmul: expects uint8 weight blocks, got Float"):
         kernels.q4_1x8_matmul(x, groups.float())
+    with pytest.raises(RuntimeError, match=r"q4_1x8_matmul: expects groups uint8 \[out / 8, bytes\], got \[1, 1, 544\]"):
+        kernels.q4_1x8_matmul(x, groups[None])
+
+
+@pytest.mark.parametrize("kind", ["Q4_1", "Q8_0"])
+def test_expert_matmul_runs_each_row_through_its_own_experts_weights(kind):
+    """Rows routed to 3 experts, unevenly and out of order (one expert gets none, one gets 5 rows: tiles
+    of 4 and 1), give the same values as each expert's own matmul on its rows."""
+    torch.manual_seed(0)
+    experts, out_features, in_features = 3, 24, 64
+    layers = [interleave_rows(torch.from_numpy(gguf.quants.quantize(
+        torch.randn(out_features, in_features).numpy(), getattr(gguf.GGMLQuantizationType, kind))), kind.lower())
+        for _ in range(experts)]
+    x = torch.randn(7, in_features)
+    chosen = torch.tensor([2, 0, 2, 2, 0, 2, 2])
+    routed = kernels.q4_1x8_expert_matmul if kind == "Q4_1" else kernels.q8_0x8_expert_matmul
+    dense = kernels.q4_1x8_matmul if kind == "Q4_1" else kernels.q8_0x8_matmul
+    y = routed(x, torch.stack(layers), chosen)
+    assert y.shape == (7, out_features) and y.dtype == torch.float32
+    for e in range(experts):
+        rows = (chosen == e).nonzero()[:, 0]
+        assert torch.equal(y[rows], dense(x[rows], layers[e]))
+    with pytest.raises(RuntimeError, match=f"{kind.lower()}x8_expert_matmul: expert 3 of row 1 is not in 0..2"):
+        routed(x[:2], torch.stack(layers), torch.tensor([0, 3]))
+    with pytest.raises(RuntimeError, match=r"expects one expert per row of x \(7\), got experts of shape \[6\]"):
+        routed(x, torch.stack(layers), chosen[:6])
 
 
 def test_a_failed_build_falls_back_to_pytorchs_kernel_with_a_warning(tmp_path):

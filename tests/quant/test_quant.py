@@ -9,6 +9,7 @@ import torch.nn.functional as F
 import openweight
 from openweight.quant import Int4Linear, Int8Linear, kernels, quantize
 from openweight.quant.embedding import Int8Embedding
+from openweight.model.mlp import clamped_swiglu
 from openweight.quant.model import QuantizedExperts
 from openweight.registry import resolve
 
@@ -130,6 +131,38 @@ def test_quantized_model_computes_what_its_weights_say(hf_checkpoint, family, mo
         # PyTorch's kernel multiplies bfloat16 activations: no further from float32 than the model run in bfloat16.
         floor = relative_error(reference.model.to(torch.bfloat16)(ids), expected)
         assert error <= floor
+
+
+@pytest.mark.skipif(not kernels.available(), reason="experts route in one call on openweight's AVX2 kernels only")
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_experts_routed_in_one_kernel_call_compute_what_their_weights_say(make_hf_model, tmp_path, mode, monkeypatch):
+    """gpt_oss experts 64 wide, so that gate/up and down both quantize: every (token, slot) pair goes
+    through the experts in one kernel call a layer (QuantizedExperts.routed). It computes what the float
+    experts do with the dequantized weights and each layer's input rounded as the kernels round it, and
+    in a model, exactly what the grouped loop over experts computes."""
+    make_hf_model("gpt_oss", intermediate_size=64).save_pretrained(tmp_path)
+    reference, lm = openweight.load(tmp_path), openweight.load(tmp_path)
+    quantize(lm.model, mode)
+    with_dequantized_weights(reference.model, lm.model)
+    experts, routed = (m.get_submodule("model.layers.0.mlp.experts") for m in (reference.model, lm.model))
+    assert routed.routes_on_kernels
+    torch.manual_seed(0)
+    x = torch.randn(48, 64)
+    chosen, weights = torch.randint(0, 5, (48, 2)), torch.rand(48, 2)
+    chosen[:, 1] = (chosen[:, 0] + 1 + chosen[:, 1] % 4) % 5  # two different experts a token
+
+    def mixed(round_input):
+        gate_up = round_input(x)[:, None, None] @ experts.gate_up_proj[chosen] + experts.gate_up_proj_bias[chosen][:, :, None]
+        inner = round_input(clamped_swiglu(gate_up, experts.alpha, experts.limit))  # [48, 2, 1, inner]
+        y = (inner @ experts.down_proj[chosen] + experts.down_proj_bias[chosen][:, :, None])[:, :, 0]
+        return (y * weights[..., None]).sum(1)  # [48, 64]
+    exact, rounded = mixed(lambda t: t), mixed(kernels.round_activations)
+    assert relative_error(routed.routed(x, chosen, weights), rounded) < relative_error(rounded, exact) / 10
+
+    ids = torch.randint(0, reference.config.vocab_size, (2, 24))
+    logits = lm.logits(ids)
+    monkeypatch.setattr(QuantizedExperts, "routes_on_kernels", False)  # the grouped loop over experts
+    assert torch.equal(logits, lm.logits(ids))
 
 
 def test_int4_load_of_a_q4_1_gguf_keeps_the_files_4_bit_weights():

@@ -4,7 +4,8 @@ With a static cache and a fixed batch, every decode step has the same shapes, so
 once per (batch, cache size); cache sizes come in powers of two to keep that set small. A step that
 is one graph is compiled ahead of time (engine.aot) and kept on disk. A mixture-of-experts batch that
 sends more (token, expert) pairs than there are experts runs its experts in a data-dependent loop
-(model.mlp.MoE.grouped): that step goes through torch.compile, with the loop between graphs.
+(model.mlp.MoE.grouped), unless they are quantized for openweight's kernels (which route any batch in
+one call): that step goes through torch.compile, with the loop between graphs.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ OPTIONS = {"cpp_wrapper": True}
 def decode_step(model, batch: int, slots: int, chunk: int):
     """A generation's compiled decode step for a static KVCache(batch, slots, chunk): (tokens [batch, 1],
     positions [batch, 1], cache) -> logits. Ahead of time (engine.aot: no compiler in the process once
-    the package exists) where the step is one graph; torch.compile where a mixture of experts sends
-    more (token, expert) pairs than there are experts, which the grouped loop runs between graphs."""
-    config = model.config
-    if not config.is_moe or batch * config.num_experts_per_tok <= config.num_local_experts:
+    the package exists) where the step is one graph; torch.compile where a mixture of experts runs its
+    grouped loop between graphs (MoE.one_graph)."""
+    if all(layer.one_graph(batch) for layer in model.modules() if isinstance(layer, MoE)):
         from .aot import aot_step
 
         return aot_step(model, batch, slots, chunk)

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -119,24 +120,30 @@ struct Q8_0x8 {
   }
 };
 
-// out[t..t+T, n..n+8) (a row of out is out_features long) from the 8 interleaved rows at `group`.
+// out[rows[i], n..n+8) for i < T (a row of out is out_features long) from the 8 interleaved weight
+// rows at `group`, on activation rows rows[0..T).
 template <typename Format, int T>
-void group_tile(const uint8_t* group, const Activations& a, int64_t t, float* out, int64_t out_features, int64_t n) {
+void group_tile(const uint8_t* group, const Activations& a, const int64_t* rows, float* out, int64_t out_features,
+                int64_t n) {
   const int64_t in = a.in, blocks = a.blocks;
-  const int8_t* qp = a.codes + t * in;
-  const float* sp = a.scales + 2 * t * blocks;
+  const int8_t* qp[T];
+  const float* sp[T];
+  for (int i = 0; i < T; i++) {
+    qp[i] = a.codes + rows[i] * in;
+    sp[i] = a.scales + 2 * rows[i] * blocks;
+  }
   __m256 acc[T];
   for (int i = 0; i < T; i++) acc[i] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; b++) {
     const uint8_t* p = group + b * Format::kBytes;
     _mm_prefetch(reinterpret_cast<const char*>(p + 4 * Format::kBytes), _MM_HINT_T0);
     const int8_t* x[T];
-    for (int i = 0; i < T; i++) x[i] = qp + i * in + b * kBlock;
+    for (int i = 0; i < T; i++) x[i] = qp[i] + b * kBlock;
     __m256i dots[T];
     Format::template dots<T>(p + Format::kCodes, x, dots);
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
     for (int i = 0; i < T; i++) {
-      const float* su = sp + 2 * (i * blocks + b);  // (s, u) of token t + i's block b
+      const float* su = sp[i] + 2 * b;  // (s, u) of row rows[i]'s block b
       acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dots[i]), _mm256_mul_ps(d, _mm256_set1_ps(su[0])), acc[i]);
       if constexpr (Format::kOffset) {
         const __m256 m = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
@@ -144,49 +151,109 @@ void group_tile(const uint8_t* group, const Activations& a, int64_t t, float* ou
       }
     }
   }
-  for (int i = 0; i < T; i++) _mm256_storeu_ps(out + (t + i) * out_features + n, acc[i]);
+  for (int i = 0; i < T; i++) _mm256_storeu_ps(out + rows[i] * out_features + n, acc[i]);
+}
+
+// The rows of x that one weight matrix multiplies: order[begin..end), all by matrix `matrix`.
+struct Run {
+  int64_t matrix, begin, end;
+};
+
+// x float32 [rows, in] by interleaved rows uint8 [matrices, out / 8, in / 32 * Format::kBytes], each
+// run of rows (order[run.begin..run.end)) by its own matrix -> float32 [rows, out].
+template <typename Format>
+at::Tensor runs_matmul(const at::Tensor& x, const at::Tensor& matrices, const std::vector<int64_t>& order,
+                       const std::vector<Run>& runs) {
+  const Activations a(x);
+  const int64_t groups = matrices.size(1), group_bytes = matrices.size(2), out_features = groups * kGroupRows;
+  auto out = at::empty({x.size(0), out_features}, x.options());
+  const uint8_t* wp = matrices.data_ptr<uint8_t>();
+  float* op = out.data_ptr<float>();
+  // Work items: (run, group of 8 output rows); a run's rows go four at a time, sharing each loaded block.
+  at::parallel_for(0, static_cast<int64_t>(runs.size()) * groups, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; item++) {
+      const Run& run = runs[item / groups];
+      const int64_t g = item % groups;
+      const uint8_t* group = wp + (run.matrix * groups + g) * group_bytes;
+      const int64_t* rows = order.data();
+      int64_t r = run.begin;
+      for (; r + 4 <= run.end; r += 4) group_tile<Format, 4>(group, a, rows + r, op, out_features, g * kGroupRows);
+      for (; r + 2 <= run.end; r += 2) group_tile<Format, 2>(group, a, rows + r, op, out_features, g * kGroupRows);
+      for (; r < run.end; r++) group_tile<Format, 1>(group, a, rows + r, op, out_features, g * kGroupRows);
+    }
+  });
+  return out;
+}
+
+template <typename Format>
+void check_weights(const at::Tensor& x, const at::Tensor& matrices, const char* name) {
+  TORCH_CHECK(x.dim() == 2, name, ": expects x [tokens, in], got ", x.sizes());
+  TORCH_CHECK(matrices.scalar_type() == at::kByte, name, ": expects uint8 weight blocks, got ", matrices.scalar_type());
+  const int64_t group_bytes = matrices.size(-1), in = x.size(1);
+  TORCH_CHECK(group_bytes % Format::kBytes == 0 && group_bytes / Format::kBytes * kBlock == in, name, ": ", in,
+              " input features do not match groups of ", group_bytes, " bytes");
 }
 
 // x [tokens, in] (float32 or bfloat16) @ interleaved rows uint8 [out / 8, in / 32 * Format::kBytes]
 // -> float32 [tokens, out].
 template <typename Format>
 at::Tensor group_matmul(const at::Tensor& x, const at::Tensor& groups, const char* name) {
-  TORCH_CHECK(x.dim() == 2 && groups.dim() == 2 && groups.scalar_type() == at::kByte,
-              name, ": expects x [tokens, in] and groups uint8 [out / 8, bytes], got ", x.sizes(), " and ",
-              groups.sizes(), " ", groups.scalar_type());
-  const int64_t group_bytes = groups.size(1), in = x.size(1);
-  TORCH_CHECK(group_bytes % Format::kBytes == 0 && group_bytes / Format::kBytes * kBlock == in, name, ": ", in,
-              " input features do not match groups of ", group_bytes, " bytes");
-  const at::Tensor w = groups.contiguous();
-  const Activations a(x.to(at::kFloat).contiguous());
-  const int64_t tokens = x.size(0), out_features = w.size(0) * kGroupRows;
-  auto out = at::empty({tokens, out_features}, x.options().dtype(at::kFloat));
-  const uint8_t* wp = w.data_ptr<uint8_t>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, w.size(0), 4, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; g++) {
-      const uint8_t* group = wp + g * group_bytes;
-      const int64_t n = g * kGroupRows;
-      int64_t t = 0;  // tokens four at a time, sharing each loaded block of codes
-      for (; t + 4 <= tokens; t += 4) group_tile<Format, 4>(group, a, t, op, out_features, n);
-      for (; t + 2 <= tokens; t += 2) group_tile<Format, 2>(group, a, t, op, out_features, n);
-      for (; t < tokens; t++) group_tile<Format, 1>(group, a, t, op, out_features, n);
-    }
-  });
-  return out;
+  TORCH_CHECK(groups.dim() == 2, name, ": expects groups uint8 [out / 8, bytes], got ", groups.sizes());
+  check_weights<Format>(x, groups, name);
+  std::vector<int64_t> order(x.size(0));
+  for (int64_t t = 0; t < x.size(0); t++) order[t] = t;
+  return runs_matmul<Format>(x.to(at::kFloat).contiguous(), groups.contiguous().unsqueeze(0), order,
+                             {Run{0, 0, x.size(0)}});
+}
+
+// Row r of x [rows, in] by expert experts[r]'s weights, of experts' interleaved rows uint8
+// [experts, out / 8, bytes] -> float32 [rows, out]. Rows are grouped by expert (a counting sort, in
+// row order within an expert), so each expert's weights are read once for all the rows routed to it.
+template <typename Format>
+at::Tensor expert_group_matmul(const at::Tensor& x, const at::Tensor& stacked, const at::Tensor& experts,
+                               const char* name) {
+  TORCH_CHECK(stacked.dim() == 3, name, ": expects weights uint8 [experts, out / 8, bytes], got ", stacked.sizes());
+  check_weights<Format>(x, stacked, name);
+  TORCH_CHECK(experts.dim() == 1 && experts.size(0) == x.size(0), name, ": expects one expert per row of x (",
+              x.size(0), "), got experts of shape ", experts.sizes());
+  const int64_t count = stacked.size(0), rows = x.size(0);
+  const at::Tensor ids = experts.to(at::kLong).contiguous();
+  const int64_t* e = ids.data_ptr<int64_t>();
+  std::vector<int64_t> starts(count + 1, 0);
+  for (int64_t r = 0; r < rows; r++) {
+    TORCH_CHECK(e[r] >= 0 && e[r] < count, name, ": expert ", e[r], " of row ", r, " is not in 0..", count - 1);
+    starts[e[r] + 1]++;
+  }
+  for (int64_t i = 0; i < count; i++) starts[i + 1] += starts[i];
+  std::vector<int64_t> order(rows), next(starts.begin(), starts.end() - 1);
+  for (int64_t r = 0; r < rows; r++) order[next[e[r]]++] = r;
+  std::vector<Run> runs;
+  for (int64_t i = 0; i < count; i++)
+    if (starts[i + 1] > starts[i]) runs.push_back(Run{i, starts[i], starts[i + 1]});
+  return runs_matmul<Format>(x.to(at::kFloat).contiguous(), stacked.contiguous(), order, runs);
 }
 
 at::Tensor q4_1x8_matmul(const at::Tensor& x, const at::Tensor& groups) { return group_matmul<Q4_1x8>(x, groups, "q4_1x8_matmul"); }
 at::Tensor q8_0x8_matmul(const at::Tensor& x, const at::Tensor& groups) { return group_matmul<Q8_0x8>(x, groups, "q8_0x8_matmul"); }
+at::Tensor q4_1x8_expert_matmul(const at::Tensor& x, const at::Tensor& stacked, const at::Tensor& experts) {
+  return expert_group_matmul<Q4_1x8>(x, stacked, experts, "q4_1x8_expert_matmul");
+}
+at::Tensor q8_0x8_expert_matmul(const at::Tensor& x, const at::Tensor& stacked, const at::Tensor& experts) {
+  return expert_group_matmul<Q8_0x8>(x, stacked, experts, "q8_0x8_expert_matmul");
+}
 
 }  // namespace
 
 TORCH_LIBRARY(openweight, lib) {
   lib.def("q4_1x8_matmul(Tensor x, Tensor groups) -> Tensor");
   lib.def("q8_0x8_matmul(Tensor x, Tensor groups) -> Tensor");
+  lib.def("q4_1x8_expert_matmul(Tensor x, Tensor stacked, Tensor experts) -> Tensor");
+  lib.def("q8_0x8_expert_matmul(Tensor x, Tensor stacked, Tensor experts) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(openweight, CPU, lib) {
   lib.impl("q4_1x8_matmul", &q4_1x8_matmul);
   lib.impl("q8_0x8_matmul", &q8_0x8_matmul);
+  lib.impl("q4_1x8_expert_matmul", &q4_1x8_expert_matmul);
+  lib.impl("q8_0x8_expert_matmul", &q8_0x8_expert_matmul);
 }

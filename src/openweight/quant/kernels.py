@@ -80,6 +80,18 @@ def q8_0x8_matmul(x: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     return torch.ops.openweight.q8_0x8_matmul(x, groups)
 
 
+def q4_1x8_expert_matmul(x: torch.Tensor, stacked: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """Row r of x [rows, in] @ expert experts[r]'s Q4_1 blocks, of the experts' interleaved rows stacked,
+    uint8 [experts, out / 8, in / 32 * 160] -> float32 [rows, out]. Each expert's weights are read once
+    for all the rows routed to it."""
+    return torch.ops.openweight.q4_1x8_expert_matmul(x, stacked, experts)
+
+
+def q8_0x8_expert_matmul(x: torch.Tensor, stacked: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+    """q4_1x8_expert_matmul for Q8_0 blocks, uint8 [experts, out / 8, in / 32 * 272]."""
+    return torch.ops.openweight.q8_0x8_expert_matmul(x, stacked, experts)
+
+
 def round_activations(x: torch.Tensor) -> torch.Tensor:
     """x [..., in] as the kernels take it, in PyTorch (to check them against): 8-bit codes per block of
     32 with one scale, the block's largest magnitude / 127, rounded to nearest even."""
@@ -93,3 +105,6 @@ def _register_shapes() -> None:
     for name in ("q4_1x8_matmul", "q8_0x8_matmul"):
         torch.library.register_fake(f"openweight::{name}")(
             lambda x, groups: x.new_empty((x.shape[0], groups.shape[0] * GROUP_ROWS), dtype=torch.float32))
+    for name in ("q4_1x8_expert_matmul", "q8_0x8_expert_matmul"):
+        torch.library.register_fake(f"openweight::{name}")(
+            lambda x, stacked, experts: x.new_empty((x.shape[0], stacked.shape[1] * GROUP_ROWS), dtype=torch.float32))

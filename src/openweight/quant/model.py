@@ -7,6 +7,7 @@ from numpy.typing import ArrayLike
 
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
+from . import kernels
 from .linear import Int4Linear, Int8Linear, blocks_linear, decode_groups, int4_matmul, quantized_linear
 
 MODES = ("int8", "int4")
@@ -65,6 +66,15 @@ class StackedLinear(torch.nn.Module):
             y = y + pick(self.bias, e).to(y.dtype)
         return y.to(x.dtype)
 
+    def routed(self, x: torch.Tensor, experts: torch.Tensor) -> torch.Tensor:
+        """Row r of x [rows, in] through expert experts[r]'s layer -> float32 [rows, out], in one call of
+        openweight's kernels (self.kind only)."""
+        matmul = kernels.q4_1x8_expert_matmul if self.kind == "q4_1" else kernels.q8_0x8_expert_matmul
+        y = matmul(x, self.blocks, experts)
+        if y.shape[-1] != self.out_features:
+            y = y[:, :self.out_features]
+        return y if self.bias is None else y + self.bias.index_select(0, experts)
+
     def dequantized(self, e: int) -> torch.Tensor:
         """Expert e's float weights [out, in], as the kernel computes with them."""
         if self.group_size is None:
@@ -89,8 +99,24 @@ class QuantizedExperts(torch.nn.Module):
                                    for w, b in zip(experts.down_proj, experts.down_proj_bias)])
         self.alpha, self.limit = experts.alpha, experts.limit
 
+    @property
+    def routes_on_kernels(self) -> bool:
+        """Whether routed() serves: both layers are blocks for openweight's kernels."""
+        return bool(self.gate_up.kind and self.down.kind)
+
     def expert(self, e: int | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return self.down(e, clamped_swiglu(self.gate_up(e, x), self.alpha, self.limit))
+
+    def routed(self, x: torch.Tensor, chosen: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """x [tokens, hidden] through the experts chosen for each token [tokens, k], mixed by their
+        weights [tokens, k] -> [tokens, hidden]. One kernel call per layer for every (token, slot)
+        pair: no expert's weights copied or picked in Python, and no shape that depends on the data,
+        so a compiled graph takes it whole at any number of tokens."""
+        tokens, k = chosen.shape
+        rows, experts = x.repeat_interleave(k, 0), chosen.reshape(-1)  # [tokens * k, hidden], [tokens * k]
+        inner = clamped_swiglu(self.gate_up.routed(rows, experts), self.alpha, self.limit)
+        y = self.down.routed(inner, experts).view(tokens, k, -1)  # [tokens, k, hidden]
+        return (y * weights.unsqueeze(-1)).sum(1).to(x.dtype)
 
 
 def kept_as_codes(blocks: dict[str, tuple[str, ArrayLike]]) -> frozenset[str]:
