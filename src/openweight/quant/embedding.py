@@ -24,12 +24,12 @@ class Int8Embedding(torch.nn.Module):
 
     @classmethod
     def from_q8_0(cls, blocks: np.ndarray | torch.Tensor, dtype: torch.dtype) -> Int8Embedding:
-        """GGUF Q8_0 bytes [vocab, hidden / 32 * 34] (quant.linear.block_tensor)."""
-        raw = block_tensor(blocks)
-        shape = (raw.shape[0], raw.shape[1] // BLOCK_BYTES["q8_0"] * 32)
+        """GGUF Q8_0 bytes [vocab, hidden / 32 * 34] (quant.linear.block_tensor), or rows of a file
+        read a slice at a time (quant.linear.interleave_rows)."""
+        shape = (blocks.shape[0], blocks.shape[1] // BLOCK_BYTES["q8_0"] * 32)
         if kernels.available():
-            return cls(interleave_rows(raw, "q8_0"), dtype, shape, True)
-        return cls(raw, dtype, shape, False)
+            return cls(interleave_rows(blocks, "q8_0"), dtype, shape, True)
+        return cls(block_tensor(blocks), dtype, shape, False)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids [...] -> [..., hidden]."""

@@ -126,18 +126,20 @@ def _half_bytes(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float16).contiguous().unsqueeze(-1).view(torch.uint8)
 
 
-def interleave_rows(blocks: torch.Tensor, kind: str) -> torch.Tensor:
+def interleave_rows(blocks: np.ndarray | torch.Tensor, kind: str) -> torch.Tensor:
     """GGUF rows of `kind` blocks uint8 [out, in / 32 * size] -> rows interleaved eight at a time as
     openweight's kernels take them (quant.blocks.cpp), uint8 [groups, in / 32 * size * 8]: for each
     block position the 8 rows' scales field by field (16 bytes each), then their codes in chunks of 4
     bytes a row. Rows past `out` (to fill the last group) are zero bytes: weights 0. Done a slice of
     rows at a time into the result, so that a large table (SmolLM2's 30 MiB embedding) needs no
-    full-size temporaries besides it."""
+    full-size temporaries besides it; `blocks` may be anything that slices into such rows, such as
+    weights.gguf_file.FileRows, which reads each slice from the file alone."""
     groups = -(-blocks.shape[0] // GROUP_ROWS)
     out = torch.empty(groups, blocks.shape[1] * GROUP_ROWS, dtype=torch.uint8)
     step = 256  # groups a slice
     for start in range(0, groups, step):
-        out[start:start + step] = _interleave_slice(blocks[start * GROUP_ROWS:(start + step) * GROUP_ROWS], kind)
+        rows = block_tensor(blocks[start * GROUP_ROWS:(start + step) * GROUP_ROWS])
+        out[start:start + step] = _interleave_slice(rows, kind)
     return out
 
 
@@ -264,11 +266,10 @@ class Int4Linear(torch.nn.Module):
         """GGUF Q4_1 bytes [out, in / 32 * 20] (block_tensor) -> the layer, no float weights in between:
         the blocks as they are, rows interleaved, for openweight's kernel; codes and scales repacked for
         PyTorch's (q4_1_fields)."""
-        raw = block_tensor(blocks)  # uint8 [out, row bytes]
-        if kernels.available():
-            in_features = raw.shape[1] // BLOCK_BYTES["q4_1"] * 32
-            return cls(raw.shape[0], in_features, 32, bias, blocks=interleave_rows(raw, "q4_1"))
-        codes, d, m = q4_1_fields(raw)
+        if kernels.available():  # (read a slice of rows at a time: interleave_rows)
+            in_features = blocks.shape[1] // BLOCK_BYTES["q4_1"] * 32
+            return cls(blocks.shape[0], in_features, 32, bias, blocks=interleave_rows(blocks, "q4_1"))
+        codes, d, m = q4_1_fields(block_tensor(blocks))  # uint8 [out, row bytes]
         return cls.from_codes(codes, d, m + 8 * d, 32, bias)
 
     def dequantized(self) -> torch.Tensor:
@@ -344,11 +345,10 @@ class Int8Linear(torch.nn.Module):
     def from_q8_0(cls, blocks: np.ndarray | torch.Tensor, bias: torch.Tensor | None = None) -> Int8Linear:
         """GGUF Q8_0 bytes [out, in / 32 * 34] (block_tensor) -> the layer: the blocks as they are, rows
         interleaved, for openweight's kernel; codes and scales repacked for PyTorch's."""
-        raw = block_tensor(blocks)
         if kernels.available():
-            in_features = raw.shape[1] // BLOCK_BYTES["q8_0"] * 32
-            return cls(raw.shape[0], in_features, 32, bias, blocks=interleave_rows(raw, "q8_0"))
-        return cls.from_codes(*q8_0_codes(raw), 32, bias)
+            in_features = blocks.shape[1] // BLOCK_BYTES["q8_0"] * 32
+            return cls(blocks.shape[0], in_features, 32, bias, blocks=interleave_rows(blocks, "q8_0"))
+        return cls.from_codes(*q8_0_codes(block_tensor(blocks)), 32, bias)
 
     @classmethod
     def from_embedding(cls, embedding: Int8Embedding, bias: torch.Tensor | None = None) -> Int8Linear:

@@ -37,14 +37,19 @@ class GGUFFile:
         except (HeaderError, OSError) as e:
             raise CheckpointError(f"{self.path}: not a readable GGUF file ({e})") from None
 
-    def read(self, t: GGUFTensor) -> np.ndarray:
+    def read(self, t: GGUFTensor, rows: slice | None = None) -> np.ndarray:
         """Tensor t's data as an array (plain values, or uint8 blocks [rows, row bytes]), read from the
-        file (lazy.file_bytes)."""
+        file (lazy.file_bytes); `rows`: only that slice of its first axis, read alone."""
+        offset, size, shape = t.offset, t.n_bytes, t.array_shape
+        if rows is not None:
+            start, stop, _ = rows.indices(shape[0])
+            row_bytes = size // shape[0]
+            offset, size, shape = offset + start * row_bytes, max(stop - start, 0) * row_bytes, (-1, *shape[1:])
         try:
-            raw = file_bytes(self.path, t.offset, t.n_bytes)
+            raw = file_bytes(self.path, offset, size)
         except OSError as e:
             raise CheckpointError(f"{self.path}: tensor '{t.name}' is unreadable ({e})") from None
-        return raw.view(t.array_dtype).reshape(t.array_shape)
+        return raw.view(t.array_dtype).reshape(shape)
 
     def get(self, key: str, default: Any = None) -> Any:
         value = self.metadata.get(key)
@@ -169,7 +174,8 @@ QUANTIZED_BLOCKS = ("Q4_1", "Q8_0")
 
 class FileRows:
     """A quantized tensor's raw blocks, uint8 [rows, row bytes], read from the file when made an array
-    (np.asarray), with llama.cpp's Q/K row order undone: rows move whole, blocks and all."""
+    (np.asarray), or a slice of rows at a time (rows[a:b], a tensor), with llama.cpp's Q/K row order
+    undone: rows move whole, blocks and all."""
 
     def __init__(self, f: GGUFFile, t, heads: int | None):
         self.f, self.t, self.heads = f, t, heads
@@ -180,6 +186,13 @@ class FileRows:
         if self.heads is not None:
             rows = _unpermute_rotary(torch.from_numpy(rows), self.heads).numpy()
         return rows if dtype is None else rows.astype(dtype)
+
+    def __getitem__(self, rows: slice) -> torch.Tensor:
+        if not isinstance(rows, slice) or rows.step not in (None, 1):
+            raise TypeError(f"FileRows takes a slice of rows, got {rows!r}")
+        if self.heads is not None:  # (attention's Q and K: rows reorder across the whole tensor)
+            return torch.from_numpy(np.asarray(self))[rows]
+        return torch.from_numpy(self.f.read(self.t, rows))
 
 
 def gguf_quantized_blocks(f: GGUFFile, config: ModelConfig) -> dict[str, tuple[str, FileRows]]:
