@@ -8,7 +8,8 @@ loader, which needs neither Dynamo nor Inductor. The package holds no weights: i
 model's tensors (bound without a copy), so one package serves every model of the same layout.
 
 The step takes the static KV cache's tensors as inputs and writes the new keys and values into them in
-place, as the eager step does.
+place, as the eager step does. It attends to the slots written so far, however many (their count a
+dynamic size of the exported step, read from the masks), not to every slot of the cache.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..cache import cache_dir as shared_cache_dir
 from ..weights.atomic import atomic_write
 from .kv_cache import KVCache
 
-FORMAT = 1  # raise when what a package holds changes
+FORMAT = 2  # raise when what a package holds changes
 # The cache's size beyond which the least recently used packages go (each new torch, CPU or source
 # version of openweight keys new ones; a package is ~2 MB for a small model).
 CACHE_LIMIT_BYTES = 512 * 2**20
@@ -54,7 +55,7 @@ class DecodeStep(torch.nn.Module):
 
     def forward(self, tokens, positions, write_index, masks, keys, values):
         for group, index, mask in zip(self.cache.groups, write_index, masks):
-            group.write_index, group.mask = index, mask
+            group.write_index, group.mask, group.used = index, mask, mask.shape[-1]  # mask [batch, 1, 1, used]
         for layer, k, v in zip(self.cache.layers, keys, values):
             layer.keys, layer.values = k, v
         return self.model.run_layers(tokens, positions, self.cache)
@@ -128,12 +129,18 @@ def build_package(model, batch: int, slots: int, chunk: int, path: Path) -> None
     `path`, its weights left out: constants that are the model's own tensors are bound at load; the few
     Inductor makes (a kernel's scalar arguments) stay in the package."""
     with torch.inference_mode(False), torch.no_grad():  # generation runs in inference mode; export cannot
-        cache = KVCache(model.config, batch, slots, chunk, model.cache_dtype, static=True)
-        positions = torch.zeros(batch, 1, dtype=torch.long)
+        cache = KVCache(model.config, batch, slots, chunk, model.cache_dtype)
+        cache.length = 1  # the example step sees 2 written slots (export would take a size of 1 as fixed)
+        positions = torch.ones(batch, 1, dtype=torch.long)
         cache.advance(positions)
         tokens = torch.zeros(batch, 1, dtype=torch.long)
-        exported = torch.export.export(DecodeStep(model, cache), (tokens, positions, *cache_tensors(cache)),
-                                       strict=False)
+        # each slot group's count of written slots, 2 to all of them (the decode step after a 1-token prompt)
+        live = [{3: torch.export.Dim(f"written_{i}", min=2, max=g.capacity)} if g.capacity > 2 else None
+                for i, g in enumerate(cache.groups)]
+        write_index, masks, keys, values = cache_tensors(cache)
+        fixed = [[None] * len(tensors) for tensors in (write_index, keys, values)]
+        exported = torch.export.export(DecodeStep(model, cache), (tokens, positions, write_index, masks, keys, values),
+                                       dynamic_shapes=(None, None, fixed[0], live, fixed[1], fixed[2]), strict=False)
     options = {"aot_inductor.package_constants_in_so": False,
                "aot_inductor.package_constants_on_disk_format": "pickle_weights"}
     path.parent.mkdir(parents=True, exist_ok=True)

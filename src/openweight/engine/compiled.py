@@ -24,12 +24,19 @@ SMALLEST_CACHE = 256
 OPTIONS = {"cpp_wrapper": True}
 
 
+def traced(model, batch: int) -> bool:
+    """Whether decode_step goes through torch.compile, which needs a static cache (every slot seen
+    every step, so that the shapes never change); a step compiled ahead of time takes the written
+    slots only, however many."""
+    return not all(layer.one_graph(batch) for layer in model.modules() if isinstance(layer, MoE))
+
+
 def decode_step(model, batch: int, slots: int, chunk: int):
     """A generation's compiled decode step for a static KVCache(batch, slots, chunk): (tokens [batch, 1],
     positions [batch, 1], cache) -> logits. Ahead of time (engine.aot: no compiler in the process once
     the package exists) where the step is one graph; torch.compile where a mixture of experts runs its
     grouped loop between graphs (MoE.one_graph)."""
-    if all(layer.one_graph(batch) for layer in model.modules() if isinstance(layer, MoE)):
+    if not traced(model, batch):
         from .aot import aot_step
 
         return aot_step(model, batch, slots, chunk)

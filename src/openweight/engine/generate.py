@@ -8,7 +8,7 @@ import torch
 
 from ..errors import GenerationError
 from ..memory import trim_heap
-from .compiled import cache_slots, decode_step
+from .compiled import cache_slots, decode_step, traced
 from .kv_cache import KVCache
 from .sampling import SamplingParams, sample
 
@@ -63,7 +63,8 @@ def _decode(model, prompts, max_new_tokens, params, stops, seed, prefill_chunk, 
     batch, longest = ids.shape
     needed = longest + max_new_tokens
     slots = cache_slots(needed, config.max_position_embeddings) if compile else needed
-    cache = KVCache(config, batch, slots, prefill_chunk, model.cache_dtype, ids.device, static=compile)
+    cache = KVCache(config, batch, slots, prefill_chunk, model.cache_dtype, ids.device,
+                    static=compile and traced(model, batch))
     for start in range(0, longest, prefill_chunk):
         end = start + prefill_chunk
         logits = model(ids[:, start:end], positions[:, start:end], cache, last_only=True)  # [batch, 1, vocab]

@@ -1,8 +1,9 @@
 """Preallocated key/value cache: GQA heads stay un-expanded, banded layers keep a ring of recent slots.
 
 A static cache hands a decode step (one token a row) every slot, the empty ones masked out, so each
-step has the same shapes and is compiled once (engine.compiled). Otherwise, and for a prompt's
-chunks, which run eagerly, attention sees only the slots written so far.
+step has the same shapes, as torch.compile wants them (engine.compiled). Otherwise, and for a
+prompt's chunks, attention sees only the slots written so far (so does a step compiled ahead of time,
+engine.aot, whose count of written slots is a dynamic size).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class LayerCache:
         self.keys.index_copy_(2, index, k.to(self.keys.dtype))
         self.values.index_copy_(2, index, v.to(self.values.dtype))
         used = self.slots.used
-        return self.keys[:, :, :used], self.values[:, :, :used]
+        return self.keys.narrow(2, 0, used), self.values.narrow(2, 0, used)
 
 
 class SlotGroup:
@@ -84,7 +85,10 @@ class KVCache:
             banded = SlotGroup(batch, min(max_len, window + chunk - 1), window, device, static)
             self.groups.append(banded)
         groups = [banded if config.is_sliding(i) else full for i in range(config.num_hidden_layers)]
-        shapes = [(batch, config.num_key_value_heads, g.capacity, config.head_dim) for g in groups]
+        # One slot more than a group uses, never written: the written slots are then never the whole
+        # tensor, so a step compiled ahead of time for any count of them needs no case for all of them
+        # (a whole tensor is contiguous where a part is not).
+        shapes = [(batch, config.num_key_value_heads, g.capacity + 1, config.head_dim) for g in groups]
         self.layers = [LayerCache(k, v, g) for (k, v), g in zip(zeroed_layers(shapes, dtype, device), groups)]
 
     def advance(self, q_pos: torch.Tensor) -> None:
