@@ -14,6 +14,10 @@
 //
 // The activations become 8-bit per block of 32 with one scale, as llama.cpp's do, and each block's dot
 // product is integer arithmetic (AVX2's byte multiply-add), exact until the block's scales multiply it.
+//
+// The expert kernels take a mixture of experts' weights stacked [experts, out / 8, bytes] and an expert
+// per row of x: rows are grouped by expert and each group multiplied as the dense kernels multiply,
+// so each expert's weights are read once, in place.
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
