@@ -22,7 +22,7 @@ run: $(VENV)/.installed
 	$(VENV)/bin/openweight chat --effort high "What is 4821 + 3795?"
 
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q --durations=15
 
 bench: $(VENV)/.installed
 	$(PIP) install -q -e '.[bench]'
