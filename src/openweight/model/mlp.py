@@ -84,16 +84,21 @@ class MoE(torch.nn.Module):
         """Whether a compiled step of `tokens` tokens takes this layer whole: the quantized experts of
         openweight's kernels route any number of tokens in one call; otherwise it takes at most as many
         (token, expert) pairs as there are experts."""
-        return (getattr(self.experts, "routes_on_kernels", False)
-                or tokens * self.router.top_k <= self.experts_count)
+        return self.routes_in_one_call or tokens * self.router.top_k <= self.experts_count
+
+    @property
+    def routes_in_one_call(self) -> bool:
+        """Whether the experts route every (token, slot) pair in one call (quant.model.QuantizedExperts
+        on openweight's kernels)."""
+        return getattr(self.experts, "routes_on_kernels", False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x = x.reshape(-1, shape[-1])  # [tokens, hidden]
         chosen, weights = self.router(x)  # [tokens, k] each
-        if getattr(self.experts, "routes_on_kernels", False):
-            # quant.model.QuantizedExperts: SmolLM2-sized gpt-oss, int4 on an AVX2 CPU, decodes at 104
-            # tokens/s against 52 by the loop below, whose compiled graph copies each picked expert.
+        if self.routes_in_one_call:
+            # SmolLM2-sized gpt-oss, int4 on an AVX2 CPU, decodes at 104 tokens/s against 52 by the
+            # loop below, whose compiled graph copies each picked expert.
             return self.experts.routed(x, chosen, weights).view(shape)
         if torch.compiler.is_compiling() and chosen.numel() <= self.experts_count:
             # A compiled decode step of a few tokens: each (token, slot) runs its expert, picked by a
