@@ -122,7 +122,7 @@ def test_the_package_holds_no_weights_and_runs_on_the_models_own(hf_checkpoint):
     """Weights stay out of the package; the step reads the model's tensors themselves, so a change made
     to them in place shows in its next logits."""
     _, folder = hf_checkpoint
-    model = openweight.load(folder).model
+    model = openweight.load(folder, compile=True).model  # as generate_ids(compile=True) had it: its package
     step = aot_step(model, 1, 256, 512)
     with zipfile.ZipFile(cache_dir() / f"{package_key(model, 1, 256, 512)}.pt2") as package:
         names = package.namelist()
