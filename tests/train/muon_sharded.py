@@ -16,7 +16,7 @@ from tiny_run import CONFIG  # noqa: E402
 from openweight.config import ModelConfig  # noqa: E402
 from openweight.model import Transformer  # noqa: E402
 from openweight.train.init import init_weights  # noqa: E402
-from openweight.train.optim import build_optimizers, muon_parameters  # noqa: E402
+from openweight.train.optim import Muon, build_optimizers, muon_parameters  # noqa: E402
 from openweight.train.trainer import _wrap  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> None:
         for w, g in zip(dict(whole.named_parameters())[name].detach().chunk(2), grads[name].chunk(2)):
             piece = torch.nn.Parameter(w.clone())
             piece.grad = g.clone()
-            torch.optim.Muon([piece], lr=0.02, adjust_lr_fn="match_rms_adamw").step()
+            Muon([piece], lr=0.02, adjust_lr_fn="match_rms_adamw").step()
             parts.append(piece.detach() - w)
         halves[name] = torch.cat(parts)
     if dist.get_rank() == 0:
