@@ -18,7 +18,7 @@ MODEL = dict(
 
 # autocast="bfloat16" needs a CPU with bf16 arithmetic (AVX512-BF16 or AMX), as the shipped model's
 # machine had: elsewhere (AVX2 only) each product takes 10-100x longer, the trainer warns, and
-# autocast=None trains at ~1.6 s a step instead (measured on a 2-core AMD EPYC, 2026-12-01).
+# autocast=None trains at ~2,070 tokens/s instead, ~2.6 h for this stage (2-core AMD EPYC, 2026-12-02).
 SFT = dict(
     examples=96000, max_tokens=1024,
     mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.5, "countdown": 0.75},
