@@ -11,8 +11,8 @@ from openweight.config import ModelConfig
 from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
 from openweight.train import grpo as grpo_module
-from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, policy_gradient,
-                                   policy_loss, replay_gradient, train_grpo)
+from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logprobs, credited, length_alike,
+                                   policy_gradient, policy_loss, replay_gradient, train_grpo)
 from openweight.train.data import Example, collate
 from openweight.train.init import init_weights
 from openweight.train.trainer import next_token_loss
@@ -336,6 +336,14 @@ def test_replay_gradient_is_the_scaled_supervised_gradient_in_any_slices():
         replay_gradient(model, examples, 0.3, pad_id=0, size=size)
         torch.testing.assert_close(torch.cat([p.grad.flatten() for p in model.parameters()]), 0.3 * direct,
                                    rtol=1e-4, atol=1e-7)
+
+
+def test_replayed_examples_go_in_length_alike_chunks():
+    """Shortest first; a chunk ends at `size` examples or before one more than twice its shortest."""
+    examples = [Example([1] * n, [True] * n) for n in (30, 9, 4, 7, 3, 20, 5)]
+    lengths = lambda chunks: [[len(e.ids) for e in c] for c in chunks]  # noqa: E731
+    assert lengths(length_alike(examples, 8)) == [[3, 4, 5], [7, 9], [20, 30]]
+    assert lengths(length_alike(examples, 2)) == [[3, 4], [5, 7], [9], [20, 30]]
 
 
 def test_replay_without_examples_is_refused(tmp_path):

