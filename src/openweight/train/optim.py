@@ -65,11 +65,11 @@ def orthogonalize(g: torch.Tensor, coefficients: tuple[float, float, float], ste
 
 def _rms_scale(adjust_lr_fn: str | None, shape: torch.Size) -> float:
     """Muon's lr adjustment for a [rows, cols] matrix ("match_rms_adamw": Moonshot's, the update's RMS
-    matches AdamW's; "original": Keller Jordan's)."""
+    matches AdamW's; "original" or None: Keller Jordan's; torch.optim.Muon admits no other)."""
     rows, cols = shape[:2]
     if adjust_lr_fn == "match_rms_adamw":
         return 0.2 * math.sqrt(max(rows, cols))
-    return math.sqrt(max(1, rows / cols)) if adjust_lr_fn in (None, "original") else 1.0
+    return math.sqrt(max(1, rows / cols))
 
 
 def build_optimizers(model: torch.nn.Module, kind: str, lr: float, weight_decay: float,
