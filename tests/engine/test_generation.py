@@ -119,10 +119,11 @@ def test_generate_all_ends_a_reply_whose_resume_used_up_its_budget():
     assert replies[0][1:] == tool_result  # the first token, the result, and nothing generated after
 
 
-def test_prompts_of_one_length_prefill_together_with_the_same_replies():
-    """Requests in line with prompts of one length (a GRPO group) are prefilled in one forward; the
-    replies are those of each prompt alone."""
+def test_prompts_of_one_length_prefill_together_and_copies_once_with_the_same_replies():
+    """Requests in line with prompts of one length are prefilled in one forward, and copies of a
+    prompt (a GRPO group) once; the replies, greedy or seeded, are those of each prompt alone."""
     from openweight.engine.continuous import generate_all
+    from openweight.engine.sampling import SamplingParams
 
     mini = openweight.load()
     prompts = [mini.tokenizer.encode(f"What is {a} + {b}?") for a, b in ((12, 30), (45, 17), (88, 11))] * 3
@@ -135,8 +136,12 @@ def test_prompts_of_one_length_prefill_together_with_the_same_replies():
         together = generate_all(mini.model, prompts, 8, set(), max_batch=16)
     finally:
         hook.remove()
-    assert prefills == [(9, len(prompts[0])), (1, len(prompts[-1]))]
+    assert prefills == [(3, len(prompts[0])), (1, len(prompts[-1]))]
     assert together == [generate_all(mini.model, [p], 8, set())[0] for p in prompts]
+    hot = SamplingParams(temperature=1.5)
+    group = generate_all(mini.model, prompts[:1] * 4, 8, set(), hot, seeds=[0, 1, 2, 3], max_batch=4)
+    assert len(set(map(tuple, group))) > 1  # the copies draw with their own seeds
+    assert group == [generate_all(mini.model, prompts[:1], 8, set(), hot, seeds=[s])[0] for s in range(4)]
 
 
 def test_a_loading_group_survives_a_cancel_a_release_and_a_finish_on_its_first_token():

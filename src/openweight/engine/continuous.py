@@ -2,8 +2,8 @@
 
 Requests join between decode steps and leave as soon as they finish. A new request's prompt is
 prefilled a chunk per loop turn, so the streams already running keep moving while it loads; the
-requests right behind it in line with prompts of the same length (a GRPO group, one template filled
-in) are prefilled with it, in one forward.
+requests right behind it in line with prompts of the same length (one template filled in) are
+prefilled with it, in one forward, and copies of one prompt (a GRPO group) once.
 Tokens go back through each request's `emit` callback, called from the engine's thread.
 """
 
@@ -167,12 +167,18 @@ class Engine:
 
     def _admit(self) -> None:
         """Move the first waiting request, and those right behind it with prompts of its length, to the
-        rows after the decoding ones (as many as fit, within admit_tokens a chunk)."""
+        rows after the decoding ones (as many as fit, within admit_tokens a chunk; copies of a prompt
+        that fits one chunk count once, as they are prefilled once)."""
         with self._wake:
             length = len(self.waiting[0].prompt)
             chunk = min(length, self.prefill_chunk)
-            most = min(self.max_batch - len(self.rows), max(1, self.admit_tokens // chunk))
-            while self.waiting and len(self.loading) < most and len(self.waiting[0].prompt) == length:
+            room, budget = self.max_batch - len(self.rows), max(1, self.admit_tokens // chunk)
+            prompts: set = set()
+            while self.waiting and len(self.loading) < room and len(self.waiting[0].prompt) == length:
+                key = tuple(self.waiting[0].prompt) if length <= self.prefill_chunk else len(self.loading)
+                if key not in prompts and len(prompts) == budget:
+                    break
+                prompts.add(key)
                 self.loading.append(self.waiting.popleft())
             self.stats.waiting = len(self.waiting)
         for row in range(len(self.rows), len(self.rows) + len(self.loading)):
@@ -183,12 +189,17 @@ class Engine:
             if not self.waiting or len(self.rows) >= self.max_batch:
                 return
             self._admit()
-        first, count = len(self.rows), len(self.loading)
+        first = len(self.rows)
         start = self.loading[0].prefilled
-        ids = torch.tensor([r.prompt[start:start + self.prefill_chunk] for r in self.loading])  # [count, chunk]
+        copies = self._share_prompts() if start == 0 and len(self.loading[0].prompt) <= self.prefill_chunk else []
+        count = len(self.loading) - len(copies)  # rows first..first+count-1 run the model
+        ids = torch.tensor([r.prompt[start:start + self.prefill_chunk] for r in self.loading[:count]])  # [count, chunk]
         positions = torch.arange(start, start + ids.shape[1]).repeat(count, 1)  # [count, chunk]
         logits = self.model(ids, positions, self.cache.step(slice(first, first + count)),
-                            last_only=True)  # [count, 1, vocab]
+                            last_only=True)[:, -1]  # [count, vocab]
+        for offset, source in enumerate(copies):
+            self.cache.copy(first + source, first + count + offset)
+        logits = torch.cat((logits, logits[copies])) if copies else logits  # [loading, vocab]
         for request in self.loading:
             request.prefilled += ids.shape[1]
         self.stats.prefill_tokens += ids.numel()
@@ -196,12 +207,29 @@ class Engine:
             return
         loaded, self.loading = self.loading, []
         self.rows += loaded  # all in their rows before any can finish (and move another)
-        for request, row_logits in zip(loaded, logits[:, -1]):
+        for request, row_logits in zip(loaded, logits):
             request.seen = torch.zeros(row_logits.shape[-1], dtype=torch.bool)
             request.seen[torch.tensor(request.prompt)] = True
             if request.seed is not None:
                 request.generator = torch.Generator().manual_seed(request.seed)
             self._take(request, row_logits)
+
+    def _share_prompts(self) -> list[int]:
+        """Order the loading requests first copies first (a GRPO group is one prompt, sampled 8 times):
+        the copies after them get the prefilled keys and values of their prompt's row instead of a
+        forward of their own. Returns, for each copy, the loading index of its prompt's first copy."""
+        firsts: dict[tuple[int, ...], int] = {}
+        unique, copies, sources = [], [], []
+        for request in self.loading:
+            key = tuple(request.prompt)
+            if key in firsts:
+                copies.append(request)
+                sources.append(firsts[key])
+            else:
+                firsts[key] = len(unique)
+                unique.append(request)
+        self.loading = unique + copies
+        return sources
 
     def _decode(self) -> None:
         n = len(self.rows)

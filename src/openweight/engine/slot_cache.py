@@ -97,12 +97,16 @@ class SlotCache:
         for group in self.groups:
             group.positions[row] = -1
 
-    def move(self, source: int, target: int) -> None:
-        """Move a sequence to another row (to keep the decoding rows contiguous) and clear its old row."""
+    def copy(self, source: int, target: int) -> None:
+        """Give row `target` the sequence of row `source` (a prompt prefilled once for several requests)."""
         for layer in self.layers:
             layer.keys[target] = layer.keys[source]
             layer.values[target] = layer.values[source]
         for group in self.groups:
             group.positions[target] = group.positions[source]
         self.lengths[target] = self.lengths[source]
+
+    def move(self, source: int, target: int) -> None:
+        """Move a sequence to another row (to keep the decoding rows contiguous) and clear its old row."""
+        self.copy(source, target)
         self.clear(source)
