@@ -15,6 +15,7 @@ from openweight.train.grpo import (GRPOConfig, Rollout, advantages, batch_logpro
                                    policy_gradient, policy_loss, replay_gradient, train_grpo)
 from openweight.train.data import Example, collate
 from openweight.train.init import init_weights
+from openweight.train.shared_prompts import reply_logprobs
 from openweight.train.trainer import next_token_loss
 
 
@@ -119,6 +120,40 @@ def tiny_policy():
         return share, share > 0.5
 
     return model, prompts, reward
+
+
+def test_replies_sharing_a_prompt_get_the_logprobs_and_gradient_of_whole_sequences():
+    """Each distinct prompt runs once and its replies attend to its keys and values: the log-probabilities
+    and their gradient are those of every prompt + reply run whole (a float64 model), across banded layers
+    whose window (4) reaches back from the replies into prompts of different lengths."""
+    config = ModelConfig.from_dict(dict(model_type="gpt_oss", vocab_size=32, hidden_size=32, intermediate_size=32,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        head_dim=8, max_position_embeddings=64, sliding_window=4,
+                                        num_local_experts=4, num_experts_per_tok=2))
+    model = init_weights(Transformer(config), seed=0, std=0.2).double().requires_grad_(True)
+    rng = random.Random(0)
+    prompts, replies = [], []
+    for length in (3, 7, 5):  # a group of 3 replies a prompt, in an interleaved order
+        prompts += [[rng.randrange(1, 32) for _ in range(length)]] * 3
+        replies += [[rng.randrange(32) for _ in range(rng.randint(1, 9))] for _ in range(3)]
+    order = [0, 3, 6, 1, 4, 7, 2, 5, 8]
+    prompts, replies = [prompts[i] for i in order], [replies[i] for i in order]
+
+    shared, mask = reply_logprobs(model, prompts, replies, pad_id=0)
+    (shared * torch.linspace(0.5, 1.5, shared.numel()).view(shared.shape)).sum().backward()
+    shared_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    whole = torch.zeros(shared.shape)
+    for row, (p, r) in enumerate(zip(prompts, replies)):
+        ids = torch.tensor([p + r])
+        logp = torch.log_softmax(model(ids[:, :-1]), dim=-1)[0].gather(-1, ids[0, 1:, None])[:, 0]
+        whole[row, :len(r)] = logp[len(p) - 1:]
+    (whole * torch.linspace(0.5, 1.5, whole.numel()).view(whole.shape)).sum().backward()
+    assert mask.tolist() == [[j < len(r) for j in range(9)] for r in replies]
+    # The model's logits are float32: agreement to float32's precision.
+    torch.testing.assert_close(shared, whole, rtol=0, atol=1e-6)
+    for (name, p), expected in zip(model.named_parameters(), shared_grads):
+        assert (expected - p.grad).abs().max() <= 1e-5 * p.grad.abs().max(), name
 
 
 @pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])

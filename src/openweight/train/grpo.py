@@ -30,6 +30,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Example, collate
 from .optim import build_optimizers
 from .plot import plot_metrics
+from .shared_prompts import reply_logprobs, reply_mask
 from .trainer import append_metrics, keep_metrics_before, next_token_loss
 
 
@@ -88,28 +89,6 @@ def advantages(rewards: torch.Tensor, variant: str, eps: float = 1e-4) -> torch.
     if variant == "dr_grpo":
         return centred
     return centred / (rewards.std(dim=1, keepdim=True) + eps)
-
-
-def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities of each reply token given its prompt -> (logprobs [n, t], mask [n, t])."""
-    sequences = [p + r for p, r in zip(prompts, replies)]
-    width = max(len(s) for s in sequences)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    for row, s in enumerate(sequences):
-        ids[row, : len(s)] = torch.tensor(s)
-    logits = model(ids[:, :-1])  # [n, width-1, vocab]
-    logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-    mask = reply_mask(replies)
-    out = torch.zeros(mask.shape)
-    for row, (p, r) in enumerate(zip(prompts, replies)):
-        out[row, : len(r)] = logp[row, len(p) - 1: len(p) - 1 + len(r)]
-    return out, mask
-
-
-def reply_mask(replies: list[list[int]]) -> torch.Tensor:
-    """[n, longest reply] True on each reply's tokens."""
-    lengths = torch.tensor([len(r) for r in replies])
-    return torch.arange(int(lengths.max()))[None] < lengths[:, None]
 
 
 def policy_loss(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Tensor, adv: torch.Tensor,
