@@ -334,7 +334,7 @@ def test_replay_keeps_what_the_rewards_do_not_cover(tmp_path, one_thread):
     def examples_loss(model) -> float:
         inputs, targets = collate(examples, 0)
         with torch.no_grad():
-            return float(next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples)))
+            return float(next_token_loss(model, inputs, targets, sum(sum(e.mask[1:]) for e in examples)))
 
     before, ends = {}, {}
     for coef in (0.0, 1.0):
@@ -364,7 +364,7 @@ def test_replay_gradient_is_the_scaled_supervised_gradient_in_any_slices():
         n = rng.randint(3, 9)
         examples.append(Example([rng.randrange(1, 16) for _ in range(n)], [i >= 2 for i in range(n)]))
     inputs, targets = collate(examples, 0)
-    next_token_loss(model(inputs), targets, sum(sum(e.mask[1:]) for e in examples)).backward()
+    next_token_loss(model, inputs, targets, sum(sum(e.mask[1:]) for e in examples)).backward()
     direct = torch.cat([p.grad.flatten() for p in model.parameters()])
     for size in (5, 2):
         model.zero_grad()

@@ -55,8 +55,9 @@ class Transformer(torch.nn.Module):
         return self.kv_cache_dtype or self.dtype
 
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor | None = None,
-                cache=None, last_only: bool = False) -> torch.Tensor:
-        """input_ids [batch, seq] -> float32 logits [batch, seq, vocab] ([batch, 1, vocab] if last_only).
+                cache=None, last_only: bool = False, logits_at: torch.Tensor | None = None) -> torch.Tensor:
+        """input_ids [batch, seq] -> float32 logits [batch, seq, vocab] ([batch, 1, vocab] if last_only;
+        [n, vocab] at the n positions logits_at, bool [batch, seq], marks: a loss on some tokens).
 
         positions [batch, seq] are token positions, -1 for left padding; by default 0..seq-1.
         With a cache (engine.kv_cache.KVCache), these tokens follow the ones already in it.
@@ -67,10 +68,10 @@ class Transformer(torch.nn.Module):
             positions = torch.arange(start, start + seq, device=input_ids.device).expand(batch, seq)
         if cache is not None:
             cache.advance(positions)
-        return self.run_layers(input_ids, positions, cache, last_only)
+        return self.run_layers(input_ids, positions, cache, last_only, logits_at)
 
     def run_layers(self, input_ids: torch.Tensor, positions: torch.Tensor, cache=None,
-                   last_only: bool = False) -> torch.Tensor:
+                   last_only: bool = False, logits_at: torch.Tensor | None = None) -> torch.Tensor:
         """forward() once the cache has slots for these tokens (cache.advance): only tensor work, so
         that a compiler can take it whole (engine.compiled, engine.aot)."""
         x = self.model.embed_tokens(input_ids)  # [batch, seq, hidden]
@@ -88,4 +89,6 @@ class Transformer(torch.nn.Module):
             x = layer(x, rope, mask, layer_cache)
         if last_only:
             x = x[:, -1:]
+        elif logits_at is not None:
+            x = x[logits_at]  # [n, hidden]
         return self.lm_head(self.model.norm(x)).float()

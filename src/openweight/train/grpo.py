@@ -161,7 +161,7 @@ def replay_gradient(model, examples: list[Example], coef: float, pad_id: int, si
     total = 0.0
     for chunk in length_alike(examples, size):
         inputs, targets = collate(chunk, pad_id)  # [n, t] each
-        loss = next_token_loss(model(inputs), targets, learnt)
+        loss = next_token_loss(model, inputs, targets, learnt)
         (coef * loss).backward()
         total += float(loss.detach())
     return total

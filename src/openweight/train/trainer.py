@@ -147,7 +147,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
             context = net.no_sync() if world > 1 and config.distributed == "ddp" and not sync \
                 else nullcontext()
             with context, precision:
-                loss = next_token_loss(net(inputs), targets, learnt)
+                loss = next_token_loss(net, inputs, targets, learnt)
                 (loss * world).backward()  # DDP averages over ranks; the step's loss is their sum
             total_loss += loss.detach()
         if world > 1:
@@ -181,11 +181,13 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     return history
 
 
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, learnt: int) -> torch.Tensor:
-    """Cross-entropy of logits [b, t, vocab] against targets [b, t] (-100: not learnt), summed and
-    divided by `learnt`: the batch's count of learnt tokens, which may span other micro-batches."""
-    return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100,
-                           reduction="sum") / max(learnt, 1)
+def next_token_loss(model, inputs: torch.Tensor, targets: torch.Tensor, learnt: int) -> torch.Tensor:
+    """Cross-entropy of the model's predictions for inputs [b, t] against targets [b, t] (-100: not
+    learnt), summed and divided by `learnt`: the batch's count of learnt tokens, which may span other
+    micro-batches. Logits are made only where a token is learnt (a third of an SFT batch's are not)."""
+    where = targets != -100
+    logits = model(inputs, logits_at=where)  # [n, vocab]
+    return F.cross_entropy(logits.float(), targets[where], reduction="sum") / max(learnt, 1)
 
 
 def append_metrics(path: Path, record: dict) -> None:
