@@ -54,3 +54,17 @@ def test_seeded_sampling_is_reproducible_and_follows_the_distribution():
 def test_greedy_takes_the_argmax():
     seen = torch.zeros(1, 5, dtype=torch.bool)
     assert sample(LOGITS, seen, SamplingParams(), None).tolist() == [0]
+
+
+def test_rows_with_their_own_generators_draw_as_each_would_alone():
+    """A request's seeded draw in a batch of others is the one it makes alone; filtered-out tokens
+    (probability 0) are never drawn."""
+    logits = torch.randn(6, 50, generator=torch.Generator().manual_seed(0))
+    params = SamplingParams(temperature=1.0)
+    batch = sample(logits, None, params, [torch.Generator().manual_seed(seed) for seed in range(6)])
+    alone = [int(sample(logits[i:i + 1], None, params, [torch.Generator().manual_seed(i)])[0]) for i in range(6)]
+    assert batch.tolist() == alone and len(set(alone)) > 1
+    top = SamplingParams(temperature=1.0, top_k=1)
+    for seed in range(20):
+        drawn = sample(logits, None, top, [torch.Generator().manual_seed(seed + row) for row in range(6)])
+        assert torch.equal(drawn, logits.argmax(-1))

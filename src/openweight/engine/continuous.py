@@ -207,12 +207,13 @@ class Engine:
             return
         loaded, self.loading = self.loading, []
         self.rows += loaded  # all in their rows before any can finish (and move another)
-        for request, row_logits in zip(loaded, logits):
-            request.seen = torch.zeros(row_logits.shape[-1], dtype=torch.bool)
+        for request in loaded:
+            request.seen = torch.zeros(logits.shape[-1], dtype=torch.bool)
             request.seen[torch.tensor(request.prompt)] = True
             if request.seed is not None:
                 request.generator = torch.Generator().manual_seed(request.seed)
-            self._take(request, row_logits)
+        for request, token in zip(loaded, self._draw(loaded, logits)):
+            self._take(request, token)
 
     def _share_prompts(self) -> list[int]:
         """Order the loading requests first copies first (a GRPO group is one prompt, sampled 8 times):
@@ -238,14 +239,31 @@ class Engine:
         logits = self.model(ids, positions, self.cache.step(slice(0, n)))  # [n, 1, vocab]
         self.stats.steps += 1
         self.stats.batch_size = n
-        for request, row_logits in zip(list(self.rows), logits[:, -1]):
-            self._take(request, row_logits)
+        rows = list(self.rows)
+        for request, token in zip(rows, self._draw(rows, logits[:, -1])):
+            self._take(request, token)
 
-    def _take(self, request: Request, logits: torch.Tensor) -> None:
-        """Sample the request's next token from logits [vocab] and pass it on (or finish it)."""
-        if request.constraint is not None:
-            logits = request.constraint.allowed(logits)
-        token = int(sample(logits[None], request.seen[None], request.params, request.generator)[0])
+    @staticmethod
+    def _draw(requests: list[Request], logits: torch.Tensor) -> list[int]:
+        """Each request's next token from its row of logits [n, vocab]; the rows with the same sampling
+        settings and no constraint in one call (512 GRPO rollouts: ~1 ms a step, not ~25)."""
+        tokens = [0] * len(requests)
+        alike: dict[SamplingParams, list[int]] = {}
+        for i, request in enumerate(requests):
+            if request.constraint is not None:
+                row = request.constraint.allowed(logits[i])[None]  # [1, vocab]
+                tokens[i] = int(sample(row, request.seen[None], request.params, [request.generator])[0])
+            else:
+                alike.setdefault(request.params, []).append(i)
+        for params, rows in alike.items():
+            seen = torch.stack([requests[i].seen for i in rows]) if params.repetition_penalty != 1.0 else None
+            drawn = sample(logits[torch.tensor(rows)], seen, params, [requests[i].generator for i in rows])
+            for i, token in zip(rows, drawn.tolist()):
+                tokens[i] = token
+        return tokens
+
+    def _take(self, request: Request, token: int) -> None:
+        """Pass the request's next token on (or finish it)."""
         if request.constraint is not None:
             request.constraint.accept(token)
         request.seen[token] = True

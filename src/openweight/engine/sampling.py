@@ -62,11 +62,30 @@ def filter_logits(logits: torch.Tensor, p: SamplingParams) -> torch.Tensor:
     return logits
 
 
-def sample(logits: torch.Tensor, seen: torch.Tensor, p: SamplingParams,
-           generator: torch.Generator | None) -> torch.Tensor:
-    """One token per row of logits [b, vocab] -> [b]."""
-    logits = penalize_repeats(logits.float(), seen, p.repetition_penalty)
+def sample(logits: torch.Tensor, seen: torch.Tensor | None, p: SamplingParams,
+           generator: torch.Generator | list[torch.Generator | None] | None) -> torch.Tensor:
+    """One token per row of logits [b, vocab] -> [b]. seen (bool [b, vocab]) is read only for a
+    repetition penalty. generator: one for all rows, or each row's own (a request's seed in a batch of
+    many); None draws from torch's global generator."""
+    if p.repetition_penalty != 1.0:
+        logits = penalize_repeats(logits.float(), seen, p.repetition_penalty)
     if p.greedy:
         return logits.argmax(-1)
-    probs = filter_logits(logits, p).softmax(-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    probs = filter_logits(logits.float(), p).softmax(-1)
+    return inverse_cdf(probs, uniforms(len(probs), generator))
+
+
+def uniforms(rows: int, generator: torch.Generator | list[torch.Generator | None] | None) -> torch.Tensor:
+    """One draw from [0, 1) a row -> [rows]: from one generator, or each row from its own."""
+    if isinstance(generator, list):
+        return torch.cat([torch.rand(1, generator=g) for g in generator])
+    return torch.rand(rows, generator=generator)
+
+
+def inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The token of each row of probs [b, vocab] where its cumulative probability first exceeds
+    u [b] of the total: a token of probability 0 is never drawn. One batched call where
+    torch.multinomial would need one a row to keep each row's own generator."""
+    cdf = probs.cumsum(-1)  # [b, vocab]
+    token = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
+    return token.clamp(max=probs.shape[-1] - 1)  # u * total rounds below the total, but to be sure
