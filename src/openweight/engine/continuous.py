@@ -246,7 +246,7 @@ class Engine:
     @staticmethod
     def _draw(requests: list[Request], logits: torch.Tensor) -> list[int]:
         """Each request's next token from its row of logits [n, vocab]; the rows with the same sampling
-        settings and no constraint in one call (512 GRPO rollouts: ~1 ms a step, not ~25)."""
+        settings and no constraint in one call (512 seeded GRPO rollouts: ~14 ms a decode step, not ~80)."""
         tokens = [0] * len(requests)
         alike: dict[SamplingParams, list[int]] = {}
         for i, request in enumerate(requests):
