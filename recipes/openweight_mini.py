@@ -16,16 +16,16 @@ MODEL = dict(
     rope_scaling={"rope_type": "default"}, rope_theta=10000.0,
 )
 
-# autocast="bfloat16" needs a CPU with bf16 arithmetic (AVX512-BF16 or AMX), as the shipped model's
-# machine had: elsewhere (AVX2 only) each product takes 10-100x longer, the trainer warns, and
-# autocast=None trains at ~2,070 tokens/s instead, ~2.6 h for this stage (2-core AMD EPYC, 2026-12-02).
+# autocast="auto": bf16 matmuls where the CPU multiplies bf16 (AVX512-BF16 or AMX), as the shipped
+# model's machine did (~1.0 s a step); elsewhere (AVX2 only, which emulates bf16 10-100x slower)
+# float32, at ~2,070 tokens/s, ~2.5 h for this stage (2-core AMD EPYC, 2026-12-02).
 SFT = dict(
     examples=96000, max_tokens=1024,
     mixture={"add_sub": 1.25, "multiplication": 2.0, "linear": 1.25, "sorting": 0.5, "countdown": 0.75},
     tool_fraction=0.2,
     train=dict(steps=5000, batch_size=8, accumulation=2, lr=3e-3, warmup=100, schedule="wsd",
                optimizer="muon", weight_decay=0.0, clip=1.0, checkpoint_every=50, length_window=32,
-               autocast="bfloat16"),
+               autocast="auto"),
 )
 
 GRPO = dict(

@@ -190,6 +190,28 @@ def test_bf16_autocast_warns_on_a_cpu_without_bf16_arithmetic(monkeypatch, slowd
         assert "10x slower" in messages[0] and "autocast=None" in messages[0]
 
 
+def test_auto_autocast_is_bf16_where_the_hardware_multiplies_it(monkeypatch, tmp_path):
+    """"auto" follows this CPU's measured bf16 speed (here, for real; then as a CPU with and one
+    without bf16 arithmetic), and the run folder records what it became."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_run import CONFIG, examples
+
+    from openweight.cpu import half_precision_slowdown
+    from openweight.train import trainer
+
+    cpu = torch.device("cpu")
+    here = "bfloat16" if half_precision_slowdown(torch.bfloat16) <= 2 else None
+    assert trainer.resolve_autocast("auto", cpu) == here
+    model = Transformer(ModelConfig.from_dict(CONFIG))
+    trainer.train(model, examples(), trainer.TrainConfig(steps=1, autocast="auto", progress=False, plot=False),
+                  tmp_path)
+    assert json.loads((tmp_path / "train_config.json").read_text())["autocast"] == here
+    for slowdown, choice in ((10.0, None), (0.6, "bfloat16")):
+        monkeypatch.setattr(trainer, "half_precision_slowdown", lambda dtype: slowdown)
+        assert trainer.resolve_autocast("auto", cpu) == choice
+    assert trainer.resolve_autocast(None, cpu) is None and trainer.resolve_autocast("bfloat16", cpu) == "bfloat16"
+
+
 def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
     sys.path.insert(0, str(Path(__file__).parent))
     from tiny_run import CONFIG, examples
