@@ -3,7 +3,7 @@
 A GRPO group is one prompt with several sampled replies. Rather than running prompt + reply for every
 reply, each distinct prompt runs once (left-padded, batched) and its keys and values serve all its
 replies, which then run alone: what a prefix cache does in generation, here with gradients. For
-sorting at low effort (prompts ~75 tokens, replies ~37, 8 a prompt), the model runs on ~45% of the
+sorting at low effort (prompts ~75 tokens, replies ~37, 8 a prompt), the model runs on ~40% of the
 tokens.
 """
 
@@ -81,7 +81,7 @@ class _Pass:
 
 def _layers(model, q_pos: torch.Tensor, k_pos: torch.Tensor, prompts: list[_LayerKV] | None = None,
             which: torch.Tensor | None = None) -> list[_LayerKV]:
-    """A _LayerKV a layer, the mask of each of its window, for queries and keys at these positions."""
+    """A _LayerKV a layer, each with the mask of its window, for queries and keys at these positions."""
     masks: dict[int | None, torch.Tensor] = {}
     out = []
     for i, layer in enumerate(model.model.layers):
