@@ -333,7 +333,9 @@ def generate_all(model, prompts: list[list[int]], max_new_tokens: int, stop_ids:
         else:
             pending[0] -= 1
 
-    for i in range(len(prompts)):
+    # Shortest first: prompts of one length are prefilled together, so a batch of assorted lengths
+    # (GRPO's 64 prompts of a family) loads in a few turns rather than one turn a prompt.
+    for i in sorted(range(len(prompts)), key=lambda i: len(prompts[i])):
         submit(i)
     with torch.inference_mode():
         while pending[0]:
