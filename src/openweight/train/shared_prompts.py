@@ -24,11 +24,12 @@ def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pa
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-probabilities of each reply token given its prompt -> (logprobs [n, t], mask [n, t]).
     Every reply needs at least one token."""
+    keys = [tuple(p) for p in prompts]
     firsts: dict[tuple[int, ...], int] = {}
-    for p in prompts:
-        firsts.setdefault(tuple(p), len(firsts))
+    for key in keys:
+        firsts.setdefault(key, len(firsts))
     distinct = list(firsts)
-    which = torch.tensor([firsts[tuple(p)] for p in prompts])  # [n]: each reply's prompt
+    which = torch.tensor([firsts[key] for key in keys])  # [n]: each reply's prompt
 
     width = max(map(len, distinct))
     prompt_ids = torch.full((len(distinct), width), pad_id, dtype=torch.long)  # [u, P], left-padded
