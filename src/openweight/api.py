@@ -270,8 +270,8 @@ def _load(path: Path, dtype: torch.dtype, fast: bool, quantize: str | None) -> L
             f = GGUFFile(path)
             config = gguf_config(f)
             blocks = gguf_quantized_blocks(f, config) if quantize is not None else {}
-            # Layers built from their codes alone (a Q8_0 embedding) need no float values.
-            model = build_model(config, gguf_tensors(f, config, kept_as_codes(blocks)), dtype, str(path),
+            # Layers built from their file blocks alone need no float values: those read as shapes.
+            model = build_model(config, gguf_tensors(f, config, kept_as_codes(blocks, quantize)), dtype, str(path),
                                 _for_inference(quantize, blocks) if fast else None)
             tokenizer = Tokenizer.from_gguf(f) if f.get("tokenizer.ggml.tokens") else None
             return LM(model, tokenizer)

@@ -10,7 +10,7 @@ import openweight
 from openweight.quant import Int4Linear, Int8Linear, kernels, quantize
 from openweight.quant.embedding import Int8Embedding
 from openweight.model.mlp import clamped_swiglu
-from openweight.quant.model import QuantizedExperts
+from openweight.quant.model import QuantizedExperts, kept_as_codes
 from openweight.registry import resolve
 
 
@@ -190,6 +190,32 @@ def test_int4_load_of_a_q4_1_gguf_keeps_the_files_4_bit_weights():
     # The output layer is tied to the embedding: with openweight's kernels it multiplies those very bytes.
     if hasattr(lm.model.lm_head, "blocks"):
         assert lm.model.lm_head.blocks.data_ptr() == embedding.blocks.data_ptr()
+
+
+@pytest.mark.parametrize("mode", ["int4", "int8"])
+def test_a_quantized_gguf_load_decodes_only_what_it_does_not_take_as_codes(monkeypatch, mode):
+    """SmolLM2's GGUF: Q4_1 layers, a Q8_0 embedding, F32 norms. In int4 the layers and the embedding
+    take the file's codes, so only the norms are decoded to numbers; in int8 the Q4_1 layers are
+    decoded and quantized again (and the embedding still is not)."""
+    from openweight.weights import gguf_file
+
+    decoded = []
+    real = gguf_file._dequantize
+    monkeypatch.setattr(gguf_file, "_dequantize", lambda f, t: decoded.append(t) or real(f, t))
+    openweight.load("smollm2-135m", quantize=mode)
+    types = {t.tensor_type.name for t in decoded}
+    assert types == ({"F32"} if mode == "int4" else {"F32", "Q4_1"})
+    assert not any(t.name == "token_embd.weight" for t in decoded)
+
+
+def test_a_layer_fused_from_blocks_of_two_types_is_quantized_from_its_values():
+    """q/k/v fuse into one layer; with parts of two types it cannot take any part's codes as they are."""
+    attention = "model.layers.0.self_attn"
+    blocks = {f"{attention}.q_proj.weight": ("Q4_1", None), f"{attention}.k_proj.weight": ("Q4_1", None),
+              f"{attention}.v_proj.weight": ("Q8_0", None), f"{attention}.o_proj.weight": ("Q4_1", None),
+              "lm_head.weight": ("Q8_0", None)}
+    assert kept_as_codes(blocks, "int4") == {f"{attention}.o_proj.weight", "lm_head.weight"}
+    assert kept_as_codes(blocks, "int8") == {"lm_head.weight"}
 
 
 PEAK_PROBE = """

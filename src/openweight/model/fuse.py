@@ -20,15 +20,27 @@ PARTS = {Attention: ("qkv_proj", ("q_proj", "k_proj", "v_proj")),
 
 
 def _joined(layers: list[torch.nn.Linear]) -> torch.nn.Linear:
-    weight = torch.cat([layer.weight for layer in layers])  # [sum of outs, in]
+    """One linear layer for these, their parts as they are: meta weights (a layer the quantizer builds
+    from its file blocks) stay meta, and nothing is initialised only to be overwritten."""
+    weights = [layer.weight for layer in layers]
+    if any(w.is_meta for w in weights):  # torch.cat on meta tensors would import PyTorch's meta kernels (~4 s)
+        weight = torch.empty(sum(w.shape[0] for w in weights), weights[0].shape[1], device="meta")
+    else:
+        weight = torch.cat(weights)  # [sum of outs, in]
     biases = [layer.bias for layer in layers]
-    fused = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=biases[0] is not None,
-                            device=weight.device, dtype=weight.dtype)
-    with torch.no_grad():
-        fused.weight.copy_(weight)
-        if fused.bias is not None:
-            fused.bias.copy_(torch.cat(biases))
+    fused = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=biases[0] is not None, device="meta")
+    fused.weight = torch.nn.Parameter(weight, requires_grad=False)
+    if fused.bias is not None:
+        fused.bias = torch.nn.Parameter(torch.cat(biases), requires_grad=False)
     return fused
+
+
+def fused_with(weight_name: str) -> list[str]:
+    """The weights fuse_projections joins into one with this one, itself included, by name."""
+    module, _, leaf = weight_name.rpartition(".")
+    parent, _, part = module.rpartition(".")
+    names = next((names for _, names in PARTS.values() if part in names), None)
+    return [weight_name] if names is None else [f"{parent}.{n}.{leaf}" for n in names]
 
 
 @torch.no_grad()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from numpy.typing import ArrayLike
 
+from ..model.fuse import fused_with
 from ..model.mlp import Experts, clamped_swiglu, pick
 from .embedding import Int8Embedding
 from . import kernels
@@ -119,11 +120,30 @@ class QuantizedExperts(torch.nn.Module):
         return (y * weights.unsqueeze(-1)).sum(1).to(x.dtype)
 
 
-def kept_as_codes(blocks: dict[str, tuple[str, ArrayLike]]) -> frozenset[str]:
-    """The weights quantize() builds from their blocks alone, never reading their float values:
-    embeddings stored as Q8_0 (quant.embedding.Int8Embedding)."""
-    return frozenset(name for name, (kind, _) in blocks.items()
-                     if name.endswith("embed_tokens.weight") and kind == "Q8_0")
+# (GGUF block type, a layer's mode) pairs whose codes the quantized layer takes as they are.
+_FROM_CODES = {("Q4_1", "int4"), ("Q8_0", "int8")}
+
+
+def _layer_mode(weight_name: str, mode: str) -> str:
+    return "int8" if weight_name == "lm_head.weight" else mode  # the output layer keeps 8 bits, as llama.cpp's
+
+
+def kept_as_codes(blocks: dict[str, tuple[str, ArrayLike]], mode: str | None) -> frozenset[str]:
+    """The weights quantize(mode) builds from their blocks alone, never reading their float values: an
+    embedding stored as Q8_0 (quant.embedding.Int8Embedding), and a linear layer's weight stored in the
+    type its layer gets, where the parts fused with it (model.fuse) have that type too."""
+    def kind(name: str) -> str | None:
+        return blocks.get(name, (None, None))[0]
+
+    kept = set()
+    for name, (stored, _) in blocks.items():
+        if name.endswith("embed_tokens.weight"):
+            if stored == "Q8_0":
+                kept.add(name)
+        elif mode is not None and (stored, _layer_mode(name, mode)) in _FROM_CODES \
+                and all(kind(part) == stored for part in fused_with(name)):
+            kept.add(name)
+    return frozenset(kept)
 
 
 def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
@@ -148,8 +168,7 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
     for parent_name, parent, name, child in children:
         weight_name = f"{parent_name}.{name}.weight" if parent_name else f"{name}.weight"
         if isinstance(child, torch.nn.Linear):
-            # The output projection keeps 8 bits, as llama.cpp's does.
-            layer_mode = "int8" if weight_name == "lm_head.weight" else mode
+            layer_mode = _layer_mode(weight_name, mode)
             kind, rows = exact.get(weight_name, (None, None))
             if kind == "Q4_1" and layer_mode == "int4":
                 layer = Int4Linear.from_q4_1(rows, child.bias)
@@ -160,7 +179,7 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
             else:
                 layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
             setattr(parent, name, layer)
-        elif isinstance(child, torch.nn.Embedding) and weight_name in kept_as_codes(exact):
+        elif isinstance(child, torch.nn.Embedding) and exact.get(weight_name, (None,))[0] == "Q8_0":
             rows = exact[weight_name][1]
             embeddings[id(rows)] = Int8Embedding.from_q8_0(rows, child.weight.dtype)
             setattr(parent, name, embeddings[id(rows)])
