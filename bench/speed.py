@@ -270,7 +270,7 @@ def worker(spec: dict) -> dict:
         times = backend.stream(ids["short"], NEW_TOKENS)
         assert len(times) == NEW_TOKENS, len(times)
         decode.append((NEW_TOKENS - 1) / (times[-1] - times[0]))
-    batch = median_seconds(lambda: backend.batch(ids["batch"], NEW_TOKENS), max(1, runs // 2))
+    batch = median_seconds(lambda: backend.batch(ids["batch"], NEW_TOKENS), runs)
     return {"load_s": load_s, "first_calls_s": first_call_s, "prefill_tok_s": PREFILL / prefill,
             "ttft_ms": ttft * 1e3, "decode_tok_s": statistics.median(decode),
             "batch8_tok_s": BATCH * NEW_TOKENS / batch, "peak_rss_mib": peak_rss_mib(), "model_rss_mib": loaded}
@@ -288,15 +288,33 @@ METRICS = [("prefill_tok_s", "prefill tok/s"), ("ttft_ms", "TTFT ms"), ("decode_
            ("batch8_tok_s", "batch-8 tok/s"), ("peak_rss_mib", "peak RSS MiB"), ("model_rss_mib", "model RSS MiB")]
 
 
+# One-off costs, outside the ratios: loading, and openweight's build of its compiled steps.
+ONE_OFF = [("load_s", "load s"), ("compile_s", "compile s"), ("compile_peak_rss_mib", "compile peak MiB")]
+
+
 def table(model: str, rows: list[dict]) -> str:
-    """Markdown: one row per backend/variant, then openweight's best against each competitor."""
-    lines = [f"**{model}**", "", "| backend | weights | " + " | ".join(label for _, label in METRICS) + " |",
-             "|---|---|" + "---:|" * len(METRICS)]
+    """Markdown: one row per backend/variant, the measured metrics, then the one-off costs."""
+    columns = METRICS + ONE_OFF
+    lines = [f"**{model}**", "", "| backend | weights | " + " | ".join(label for _, label in columns) + " |",
+             "|---|---|" + "---:|" * len(columns)]
+
+    def cell(r: dict, key: str) -> str:
+        if key not in r:
+            return "-"
+        return f"{r[key]:.1f}" if key in ("ttft_ms", "load_s") else f"{r[key]:.0f}"
+
     for r in rows:
-        lines.append(f"| {r['backend']} | {r['variant']} | "
-                     + " | ".join(f"{r[key]:.0f}" if key != "ttft_ms" else f"{r[key]:.1f}" for key, _ in METRICS)
-                     + " |")
+        lines.append(f"| {r['backend']} | {r['variant']} | " + " | ".join(cell(r, key) for key, _ in columns) + " |")
     return "\n".join(lines)
+
+
+def machine() -> dict:
+    """The CPU, and which of the instruction sets that decide these kernels' speed it has."""
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")),
+                platform.processor() or platform.machine())
+    flags = set(next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), []))
+    return {"cpu": name, "isa": [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]}
 
 
 def ratio_table(rows: list[dict]) -> str:
@@ -372,11 +390,13 @@ def main() -> None:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"threads": args.threads, "runs": args.runs, "prefill_tokens": PREFILL, "chat_prompt": CHAT_PROMPT,
-            "new_tokens": NEW_TOKENS, "batch": BATCH, "machine": platform.processor() or platform.machine(),
-            "python": platform.python_version()}
+            "new_tokens": NEW_TOKENS, "batch": BATCH, **machine(), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
     (RESULTS / "speed.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    (RESULTS / "speed.md").write_text("\n\n".join(table(m, r["rows"]) + "\n\n" + ratio_table(r["rows"])
-                                                  for m, r in results.items()) + "\n")
+    header = (f"{meta['date']}, {meta['cpu']} ({', '.join(meta['isa']) or 'no AVX2'}), {args.threads} threads, "
+              f"medians of {args.runs} runs after a warm-up.")
+    (RESULTS / "speed.md").write_text(header + "\n\n" + "\n\n".join(
+        table(m, r["rows"]) + "\n\n" + ratio_table(r["rows"]) for m, r in results.items()) + "\n")
     plot(results, RESULTS / "speed.png")
     packages.cleanup()
 
