@@ -24,7 +24,8 @@ def _joined(layers: list[torch.nn.Linear]) -> torch.nn.Linear:
     from its file blocks) stay meta, and nothing is initialised only to be overwritten."""
     weights = [layer.weight for layer in layers]
     if any(w.is_meta for w in weights):  # torch.cat on meta tensors would import PyTorch's meta kernels (~4 s)
-        weight = torch.empty(sum(w.shape[0] for w in weights), weights[0].shape[1], device="meta")
+        weight = torch.empty(sum(w.shape[0] for w in weights), weights[0].shape[1], device="meta",
+                             dtype=weights[0].dtype)
     else:
         weight = torch.cat(weights)  # [sum of outs, in]
     biases = [layer.bias for layer in layers]

@@ -7,8 +7,9 @@ these CPUs, and the torchao wheel on PyPI carries CUDA kernels only. Elsewhere P
 on an AVX-512 machine openweight decoded at 1.35x llama.cpp's speed with it.
 
 The C++ is compiled once by torch.utils.cpp_extension (a C++ compiler and ninja; ~15 s) into
-$OPENWEIGHT_CACHE/kernels and loaded by later processes as it is. The operators are registered with
-torch.library, with shape functions, so torch.export and Inductor take them into compiled decode steps.
+$OPENWEIGHT_CACHE/kernels/<key of its path, text and torch's version> and loaded by later processes
+as it is. The operators are registered with torch.library, with shape functions, so torch.export and
+Inductor take them into compiled decode steps.
 
 OPENWEIGHT_QUANT_KERNEL: "auto" (default: these kernels on AVX2 CPUs without AVX-512), "blocks"
 (these kernels on any AVX2 CPU), "pytorch" (PyTorch's kernel).
@@ -17,6 +18,7 @@ OPENWEIGHT_QUANT_KERNEL: "auto" (default: these kernels on AVX2 CPUs without AVX
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
 import warnings
@@ -59,7 +61,10 @@ def build() -> None:
     """Compile blocks.cpp where it is not yet built (or has changed), load it and register its operators."""
     from torch.utils.cpp_extension import load
 
-    folder = cache_dir("kernels")
+    # One folder per source file, its text and torch's version: ninja rebuilds whatever its last build
+    # in a folder came from another path, so two checkouts sharing one folder rebuilt each other's.
+    key = hashlib.sha256(f"{SOURCE}\n{torch.__version__}\n".encode() + SOURCE.read_bytes()).hexdigest()[:16]
+    folder = cache_dir("kernels") / key
     folder.mkdir(parents=True, exist_ok=True)
     if not any(folder.glob("**/openweight_blocks*.so")):
         print("openweight: building its AVX2 kernels for quantized weights (once, ~15 s)", file=sys.stderr)
