@@ -170,14 +170,14 @@ def quantize(model: torch.nn.Module, mode: str, group_size: int = 32,
         if isinstance(child, torch.nn.Linear):
             layer_mode = _layer_mode(weight_name, mode)
             kind, rows = exact.get(weight_name, (None, None))
-            if kind == "Q4_1" and layer_mode == "int4":
-                layer = Int4Linear.from_q4_1(rows, child.bias)
-            elif kind == "Q8_0" and layer_mode == "int8" and id(rows) in embeddings:
-                layer = Int8Linear.from_embedding(embeddings[id(rows)], child.bias)
-            elif kind == "Q8_0" and layer_mode == "int8":
-                layer = Int8Linear.from_q8_0(rows, child.bias)
-            else:
+            if (kind, layer_mode) not in _FROM_CODES:
                 layer = _quantized_or_float(child.weight, child.bias, layer_mode, group_size)
+            elif kind == "Q4_1":
+                layer = Int4Linear.from_q4_1(rows, child.bias)
+            elif id(rows) in embeddings:
+                layer = Int8Linear.from_embedding(embeddings[id(rows)], child.bias)
+            else:
+                layer = Int8Linear.from_q8_0(rows, child.bias)
             setattr(parent, name, layer)
         elif isinstance(child, torch.nn.Embedding) and exact.get(weight_name, (None,))[0] == "Q8_0":
             rows = exact[weight_name][1]
