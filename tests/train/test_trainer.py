@@ -114,13 +114,19 @@ def test_sigkill_and_resume_ends_with_the_same_weights(tmp_path):
 
 @pytest.mark.parametrize("mode", ["ddp", "fsdp"])
 def test_two_processes_reproduce_one(tmp_path, mode):
-    """Same global batch (1 x 4 examples x 2 micro-batches = 2 ranks x 2 x 2): the same loss curve."""
-    subprocess.run([*RUN, str(tmp_path / "one"), "12"], check=True, timeout=300)
+    """Same global batch (1 x 4 examples x 2 micro-batches = 2 ranks x 2 x 2): the same loss curve, with
+    QK-clip on at a tau that clips some heads at most steps. Each rank sees half the batch, so the ranks
+    must clip by the largest logit of all of them (without it the curves part by ~1e-3 within 12 steps)."""
+    subprocess.run([*RUN, str(tmp_path / "one"), "12", "adamw", "ddp", "4", "0.2"], check=True, timeout=300)
     subprocess.run([*TORCHRUN, "--master_port", str(29600 + (mode == "fsdp")), *RUN[1:], str(tmp_path / "two"),
-                    "12", "adamw", mode, "2"], check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+                    "12", "adamw", mode, "2", "0.2"], check=True, timeout=300,
+                   env={**os.environ, "OMP_NUM_THREADS": "1"})
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 12
     assert max(abs(a - b) for a, b in zip(one, two)) < DISTRIBUTED_LOSS_TOL
+    clipped = [[json.loads(line)["clipped_heads"] for line in (tmp_path / run / "metrics.jsonl").read_text()
+                .splitlines()] for run in ("one", "two")]
+    assert clipped[0] == clipped[1] and sum(clipped[0]) > 0
 
 
 def test_muon_on_sharded_weights_orthogonalises_whole_matrices(tmp_path):

@@ -1,4 +1,5 @@
-"""A tiny training run for the trainer tests: `python tiny_run.py OUT_DIR STEPS [optimizer] [distributed]`.
+"""A tiny training run for the trainer tests:
+`python tiny_run.py OUT_DIR STEPS [optimizer] [distributed] [batch] [qk_clip tau]`.
 
 It learns to continue counting sequences; its final weights land in OUT_DIR/weights.safetensors.
 """
@@ -33,10 +34,11 @@ def main() -> None:
     optimizer = sys.argv[3] if len(sys.argv) > 3 else "adamw"
     distributed = sys.argv[4] if len(sys.argv) > 4 else "ddp"
     batch = int(sys.argv[5]) if len(sys.argv) > 5 else 4
+    qk_clip = float(sys.argv[6]) if len(sys.argv) > 6 else None
     torch.set_num_threads(1)
     model = init_weights(Transformer(ModelConfig.from_dict(CONFIG)), seed=0)
     config = TrainConfig(steps=steps, batch_size=batch, accumulation=2, lr=1e-2, warmup=2, optimizer=optimizer,
-                         checkpoint_every=2, distributed=distributed, progress=False)
+                         checkpoint_every=2, distributed=distributed, qk_clip=qk_clip, progress=False)
     train(model, examples(), config, out_dir)
     weights = full_model_state(model)  # every rank takes part; under FSDP only rank 0 gets the tensors
     if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
