@@ -66,6 +66,10 @@ def test_info_reports_config_and_counts(make_hf_model, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (("generate", "--model", "missing-model", "--prompt", "hi"), "not a known model name"),
     (("generate", "--model", "smollm2-135m", "--prompt", ""), "prompt is empty"),
+    (("eval", "--tasks", "add_sub,division"), "unknown task family 'division'"),
+    (("eval", "--effort", "low,extreme"), "unknown reasoning effort 'extreme'"),
+    (("eval", "--tasks", "sorting", "--difficulty", "9"), "difficulty 9 is out of range for sorting (1 to 4)"),
+    (("eval", "--problems", "0"), "problems must be at least 1, got 0"),
 ])
 def test_errors_are_one_line_not_tracebacks(args, message):
     out = run(*args)

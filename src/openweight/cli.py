@@ -115,10 +115,12 @@ def serve(args) -> None:
 
 def evaluate(args) -> None:
     from . import load
-    from .evaluate.tasks import run_eval
+    from .evaluate.tasks import check_request, run_eval
 
+    tasks, efforts = args.tasks.split(","), args.effort.split(",")
+    check_request(tasks, efforts, args.problems, args.difficulty)  # before the model loads
     lm = load(args.model, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
-    table = run_eval(lm, args.tasks.split(","), args.effort.split(","), args.problems, Path(args.out),
+    table = run_eval(lm, tasks, efforts, args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool)
     print(table)

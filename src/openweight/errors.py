@@ -19,3 +19,7 @@ class GenerationError(OpenweightError, ValueError):
 
 class RecipeError(OpenweightError, ValueError):
     """A training recipe or setting that cannot run: caught before any work starts."""
+
+
+class TaskError(OpenweightError, ValueError):
+    """A task family, reasoning effort, difficulty or problem count that an evaluation cannot use."""

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from ..chat import harmony
 from ..engine.continuous import generate_all
+from ..errors import TaskError
 from ..tasks import FAMILIES
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
-from ..tasks.traces import prompt_messages
+from ..tasks.traces import EFFORTS, prompt_messages
 from ..weights.atomic import atomic_write_text
 
 
@@ -124,12 +125,25 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
 
 
+def check_request(families: list[str], efforts: list[str], problems: int, difficulty: int | None) -> None:
+    """Refuse an evaluation that cannot run, before any model is loaded."""
+    for family in families:
+        if family not in FAMILIES:
+            raise TaskError(f"unknown task family {family!r} (known: {', '.join(FAMILIES)})")
+        top = FAMILIES[family].max_difficulty
+        if difficulty is not None and not 1 <= difficulty <= top:
+            raise TaskError(f"difficulty {difficulty} is out of range for {family} (1 to {top})")
+    for effort in efforts:
+        if effort not in EFFORTS:
+            raise TaskError(f"unknown reasoning effort {effort!r} (known: {', '.join(EFFORTS)})")
+    if problems < 1:
+        raise TaskError(f"problems must be at least 1, got {problems}")
+
+
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
              difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
              with_tool: bool = False) -> str:
-    unknown = [f for f in families if f not in FAMILIES]
-    if unknown:
-        raise ValueError(f"unknown task family {unknown[0]!r} (known: {', '.join(FAMILIES)})")
+    check_request(families, efforts, problems, difficulty)
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
                            with_tool=with_tool)
              for f in families for e in efforts]
