@@ -1,10 +1,15 @@
-"""A whole recipe (tokenizer, SFT, GRPO, export), run twice as users run it: the same bytes both times."""
+"""A whole recipe (tokenizer, SFT, GRPO, export), run as users run it: twice, the same bytes both times;
+under torchrun, the same SFT as one process."""
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
 
 RECIPE = '''
 SEED = 3
@@ -38,3 +43,30 @@ def test_the_recipe_rerun_gives_the_same_weights(tmp_path):
         assert len(records) == 2 and all(r["replay_loss"] > 0 for r in records)
         digests.append(sha256(tmp_path / run / "export"))
     assert digests[0] == digests[1]
+
+
+@pytest.mark.parametrize("mode", ["ddp", "fsdp"])
+def test_the_recipe_under_torchrun_trains_sft_on_every_process_and_the_rest_on_one(tmp_path, mode):
+    """Two processes of 2 conversations a step against one of 4: the same SFT loss curve and weights
+    (within float32 rounding of the order the two sum in), then GRPO and export in the first process."""
+    recipe = RECIPE.format(export=tmp_path / "{run}" / "export")
+    one = tmp_path / "one.py"
+    one.write_text(recipe.replace("{run}", "one"))
+    out = subprocess.run([sys.executable, "-m", "openweight.cli", "train", str(one), "--out", str(tmp_path / "one"),
+                          "--stage", "sft"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    two = tmp_path / "two.py"
+    two.write_text(recipe.replace("{run}", "two").replace("batch_size=4,", f"batch_size=2, distributed={mode!r},"))
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                          str(29610 + (mode == "fsdp")), "-m", "openweight.cli", "train", str(two), "--out",
+                          str(tmp_path / "two")], capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    curves = [[json.loads(line)["loss"] for line in (tmp_path / run / "sft" / "metrics.jsonl").read_text().splitlines()]
+              for run in ("one", "two")]
+    assert len(curves[1]) == 3 and max(abs(a - b) for a, b in zip(*curves)) < 1e-5
+    weights = [load_file(tmp_path / run / "sft" / "model" / "model.safetensors") for run in ("one", "two")]
+    assert weights[0].keys() == weights[1].keys()
+    assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-5
+    assert len((tmp_path / "two" / "grpo" / "metrics.jsonl").read_text().splitlines()) == 2  # written once
+    assert (tmp_path / "two" / "export" / "model.safetensors").exists()

@@ -1,6 +1,10 @@
-"""Run a training recipe file stage by stage, each stage resumable: tokenizer, then SFT.
+"""Run a training recipe file stage by stage, each stage resumable: tokenizer, SFT, GRPO, export.
 
     openweight train recipes/openweight_mini.py [--out runs/openweight-mini] [--stage sft]
+    torchrun --nproc_per_node 2 -m openweight.cli train recipes/openweight_mini.py
+
+Under torchrun the SFT stage runs on every process (DDP or FSDP2, by SFT.train.distributed; its
+batch_size is per process); the tokenizer, GRPO and export stages run in the first process alone.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import runpy
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from ..chat import harmony
 from ..config import ModelConfig
@@ -19,7 +24,8 @@ from ..tokenizer import Tokenizer
 from . import settings
 from .data import Example
 from .init import init_weights
-from .trainer import TrainConfig, train
+from .checkpoint import full_model_state
+from .trainer import TrainConfig, close_distributed, join_distributed, train
 
 
 def load_recipe(path: str | Path) -> dict:
@@ -191,7 +197,8 @@ def run_sft(recipe: dict, out: Path) -> Path:
     """Train from scratch on the task traces; export a Hugging Face folder to out/sft/model."""
     from ..api import LM
 
-    tokenizer = train_tokenizer(recipe, out)
+    rank, world = join_distributed()
+    tokenizer = Tokenizer.from_folder(out / "tokenizer")  # run() made it
     config = model_config(recipe, tokenizer)
     torch.manual_seed(recipe["SEED"])
     model = init_weights(Transformer(config), recipe["SEED"])
@@ -200,10 +207,17 @@ def run_sft(recipe: dict, out: Path) -> Path:
              "learnt_tokens": sum(sum(e.mask) for e in examples),
              "parameters": sum(p.numel() for p in model.parameters())}
     (out / "sft").mkdir(parents=True, exist_ok=True)
-    (out / "sft" / "data_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
+    if rank == 0:
+        (out / "sft" / "data_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     train(model, examples, TrainConfig(**recipe["SFT"]["train"], seed=recipe["SEED"]), out / "sft",
           pad_id=config.pad_token_id or 0)
-    LM(model, tokenizer).save(out / "sft" / "model")
+    if world > 1:  # FSDP2 left each process a shard of every weight: gather them into a plain model
+        weights = full_model_state(model)  # every rank takes part; rank 0 gets the tensors
+        if rank == 0:
+            model = Transformer(config)
+            model.load_state_dict(weights)
+    if rank == 0:
+        LM(model, tokenizer).save(out / "sft" / "model")
     return out / "sft" / "model"
 
 
@@ -292,10 +306,17 @@ def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
     out.mkdir(parents=True, exist_ok=True)
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r} ({', '.join(STAGES)})")
-    if stage == "tokenizer":
+    rank, world = join_distributed()
+    if rank == 0 and stage in ("tokenizer", "sft", "all"):
         train_tokenizer(recipe, out)
+    if world > 1:
+        dist.barrier()  # the others read the tokenizer the first process wrote
     if stage in ("sft", "all") and not (out / "sft" / "model" / "config.json").exists():
         run_sft(recipe, out)
+    if world > 1:  # the rest runs in one process
+        close_distributed()
+        if rank != 0:
+            return
     if stage in ("grpo", "all") and recipe.get("GRPO") is not None:
         run_grpo(recipe, out)
     if stage in ("export", "all") and "EXPORT" in recipe:

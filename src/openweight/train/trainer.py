@@ -94,7 +94,8 @@ def _autocast(dtype: str | None, device: torch.device):
     return torch.autocast(device.type, dtype=getattr(torch, dtype))
 
 
-def _world() -> tuple[int, int]:
+def join_distributed() -> tuple[int, int]:
+    """(rank, world size): under torchrun, join its process group (once); else (0, 1)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if dist.is_initialized():
@@ -127,7 +128,7 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     """Train `model` in place; resume from out_dir's checkpoint if there is one. Returns this run's metrics."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rank, world = _world()
+    rank, world = join_distributed()
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     model.train().requires_grad_(True)
