@@ -91,3 +91,5 @@ def test_the_settings_classes_check_their_fields_when_built_directly():
         GRPOConfig(steps=1, micro_batch=0)
     with pytest.raises(RecipeError, match="'min_lr_ratio' must be a number from 0 to 1, got 2"):
         TrainConfig(steps=1, min_lr_ratio=2)
+    with pytest.raises(RecipeError, match="'decay_fraction' must be a number above 0 and at most 1, got 0"):
+        TrainConfig(steps=1, schedule="wsd", decay_fraction=0)

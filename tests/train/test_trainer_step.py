@@ -1,5 +1,6 @@
 """One trainer step checked against its arithmetic: the masked loss, accumulation, gradient clipping,
-QK-clip inside train(), and checkpoints that a failed write leaves as they were."""
+QK-clip inside train(), the schedule it follows, checkpoints that a failed write leaves as they were,
+and pretraining on plain text."""
 
 import copy
 
@@ -10,10 +11,11 @@ from openweight.config import ModelConfig
 from openweight.model import Transformer
 from openweight.model.attention import Attention
 from openweight.train.checkpoint import load_checkpoint
-from openweight.train.data import Batches, Example
+from openweight.train.data import Batches, Example, pretraining_examples
 from openweight.train.init import init_weights
 from openweight.train.optim import build_optimizers
 from openweight.train.qk_clip import start_tracking
+from openweight.tokenizer import Tokenizer
 from openweight.train.trainer import TrainConfig, train
 
 CONFIG = dict(model_type="llama", vocab_size=32, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
@@ -194,3 +196,27 @@ def test_the_progress_bar_shows_step_loss_speed_and_time_left(tmp_path, capsys):
     shown = capsys.readouterr().out
     assert "step 3/3" in shown and f"loss {records[-1]['loss']:.4f}" in shown and "tok/s" in shown
     assert "0:00:00" in shown  # the time left, at the end
+
+
+def test_warmup_stable_decay_falls_over_the_decay_fraction_it_is_given(tmp_path):
+    records = train(tiny_model(), counting([12] * 8), config(steps=10, schedule="wsd", decay_fraction=0.4,
+                                                             min_lr_ratio=0.1, lr=1e-3), tmp_path)
+    lrs = [r["lr"] for r in records]
+    assert lrs[:6] == [1e-3] * 6  # no warmup: flat until the last 4 steps
+    assert all(a > b for a, b in zip(lrs[5:], lrs[6:])) and lrs[-1] == pytest.approx(1e-4)
+
+
+def test_pretraining_packs_plain_text_into_full_sequences_and_learns_it(tmp_path):
+    texts = [f"The {animal} sat on the {thing}." for animal in ("cat", "dog", "fox") for thing in ("mat", "log")]
+    tokenizer = Tokenizer.train(texts, 80, ["<|endoftext|>"], eos_token="<|endoftext|>")
+    examples = pretraining_examples(texts, tokenizer, context=16)
+    eos = tokenizer.eos_token_id
+    stream = [t for e in examples for t in e.ids]
+    assert all(len(e.ids) == 16 for e in examples[:-1]) and 2 <= len(examples[-1].ids) <= 16
+    assert all(all(e.mask) for e in examples) and stream.count(eos) == len(texts)
+    assert tokenizer.decode(stream).split("<|endoftext|>")[:-1] == texts
+    model = init_weights(Transformer(ModelConfig.from_dict({**CONFIG, "vocab_size": tokenizer.vocab_size})), seed=0)
+    records = train(model, examples, config(steps=40, batch_size=4, lr=1e-2), tmp_path)
+    assert records[-1]["loss"] < 0.5 * records[0]["loss"]
+    with pytest.raises(ValueError, match="end-of-text token"):
+        pretraining_examples(texts, Tokenizer.train(texts, 80, []), context=16)

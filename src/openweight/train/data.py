@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -12,6 +13,19 @@ import torch
 class Example:
     ids: list[int]
     mask: list[bool]  # True where the model learns to predict this token
+
+
+def pretraining_examples(texts: Iterable[str], tokenizer, context: int) -> list[Example]:
+    """Plain text for pretraining: every text's tokens followed by the end-of-text token, all run
+    together and cut into sequences of `context` tokens (a shorter last one kept), every token learnt."""
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("pretraining needs a tokenizer with an end-of-text token to separate the texts")
+    if context < 2:
+        raise ValueError(f"context must be at least 2 tokens, got {context}")
+    stream = [token for text in texts for token in (*tokenizer.encode(text, add_special_tokens=False), eos)]
+    chunks = [stream[i:i + context] for i in range(0, len(stream), context)]
+    return [Example(chunk, [True] * len(chunk)) for chunk in chunks if len(chunk) >= 2]
 
 
 class Batches:

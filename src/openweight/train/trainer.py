@@ -38,6 +38,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     warmup: int = 20
     schedule: str = "cosine"  # or "wsd"
+    decay_fraction: float = 0.2  # wsd: the last fraction of the steps, where the rate falls to min_lr_ratio
     optimizer: str = "adamw"  # or "muon"
     weight_decay: float = 0.1
     clip: float = 1.0
@@ -59,6 +60,8 @@ class TrainConfig:
         settings.non_negative_numbers(self, "lr", "weight_decay")
         settings.require(settings.is_number(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1,
                          "min_lr_ratio", "a number from 0 to 1", self.min_lr_ratio)
+        settings.require(settings.is_number(self.decay_fraction) and 0 < self.decay_fraction <= 1,
+                         "decay_fraction", "a number above 0 and at most 1", self.decay_fraction)
         settings.one_of(self, "schedule", ("cosine", "wsd"))
         settings.one_of(self, "optimizer", ("adamw", "muon"))
         settings.one_of(self, "distributed", ("ddp", "fsdp"))
@@ -152,7 +155,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     precision = _autocast(autocast, device)
     for step in range(start, config.steps):
         t0 = time.perf_counter()
-        scale = lr_multiplier(step, config.steps, config.warmup, config.schedule, config.min_lr_ratio)
+        scale = lr_multiplier(step, config.steps, config.warmup, config.schedule, config.min_lr_ratio,
+                              config.decay_fraction)
         for optimizer, lrs in zip(optimizers, peak):
             for group, lr in zip(optimizer.param_groups, lrs):
                 group["lr"] = lr * scale
