@@ -6,6 +6,8 @@ Everything is seeded: the same machine and seed give the same weights.
 
 SEED = 0
 
+# vocab_size is a ceiling: the BPE stops merging once every distinct word of its sample is one token
+# (digits stay single), at 768 tokens for these conversations.
 TOKENIZER = dict(vocab_size=2048, sample_conversations=4000)
 
 # config.json of the model, in transformers' gpt_oss fields.
