@@ -92,3 +92,12 @@ def test_countdown_checker_is_strict():
     assert not family.check(p, "__import__('os')")
     assert evaluate("7 / 2 * 2") == (7, [7, 2, 2])
     assert evaluate("1 / 0") is None and evaluate("2 ** 3") is None and evaluate("1.5 + 1") is None
+
+
+def test_numbers_are_read_with_or_without_thousands_separators():
+    assert integers("1,234 and -5,000,000, then 12,34 and 7") == [1234, -5000000, 12, 34, 7]
+    p = FAMILIES["add_sub"].sample(random.Random(4), 6)
+    assert FAMILIES["add_sub"].check(p, f"{int(p.answer):,}")
+    p = FAMILIES["sorting"].sample(random.Random(4), 4)  # 7 numbers of up to 3 digits
+    assert FAMILIES["sorting"].check(p, p.answer.replace(", ", ","))  # '5,12,300' lists three numbers
+    assert not FAMILIES["sorting"].check(p, p.answer + ", 1")

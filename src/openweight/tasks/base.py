@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 HELD_OUT_PERCENT = 10
-_INTEGER = re.compile(r"-?\d[\d,]*")
+_INTEGER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?!\d)|-?\d+")  # "1,234" is one number, "1,2" two
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def is_held_out(family: str, key: tuple) -> bool:
 
 
 def integers(text: str) -> list[int]:
-    """The integers in a text, accepting thousands separators ('1,234')."""
+    """The integers in a text, accepting thousands separators ('1,234'; '12,34' is two numbers)."""
     out = []
     for token in _INTEGER.findall(text):
         digits = token.replace(",", "")
