@@ -37,7 +37,7 @@ GRPO = dict(
     # supervised loss on 16 fresh conversations of the SFT mixture (without it, this stage lowered
     # the other families by 10-40 points). From this recipe's SFT model, 68 steps took sorting at low
     # effort from 13.0% to 23.5% (200 held-out problems) with no other cell down by more than 2.0,
-    # in ~21 minutes (docs/openweight-mini/history.md, 2026-12-02). The shipped model's GRPO run (older
+    # in 13 minutes (docs/openweight-mini/history.md, 2026-12-02). The shipped model's GRPO run (older
     # code, from an SFT model at 8.8%) needed 224 steps for +10.8 (grpo_runs_2026-11-30.md).
     mixture={"sorting": 1.0},
     efforts=["low"],
