@@ -2,7 +2,10 @@
 
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -154,6 +157,44 @@ def test_replies_sharing_a_prompt_get_the_logprobs_and_gradient_of_whole_sequenc
     torch.testing.assert_close(shared, whole, rtol=0, atol=1e-6)
     for (name, p), expected in zip(model.named_parameters(), shared_grads):
         assert (expected - p.grad).abs().max() <= 1e-5 * p.grad.abs().max(), name
+
+
+def test_shared_prompt_gradients_round_the_same_with_the_cores_busy():
+    """Replies share their prompt's keys, values and last logits; the backward of that sharing sums
+    many replies into one prompt row. PyTorch's backward of indexing by repeated rows adds them with
+    atomic float adds across threads, in an order that follows the threads' timing: GRPO's weights
+    then differed by the rounding of whatever else ran on the machine. With a busy process beside it,
+    100 backward passes must give the same gradients bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)  # the race needs two threads; one rounds the same every time
+    torch.manual_seed(0)
+    config = ModelConfig.from_dict(dict(model_type="gpt_oss", vocab_size=512, hidden_size=64, intermediate_size=64,
+                                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                        head_dim=16, num_local_experts=2, num_experts_per_tok=1,
+                                        sliding_window=16, max_position_embeddings=128))
+    model = init_weights(Transformer(config), seed=0, std=0.2).requires_grad_(True)
+    rng = random.Random(0)
+    prompts = [[rng.randrange(1, 512) for _ in range(40)] for _ in range(3)]
+    # 96 replies over 3 prompts: the sums hold 120K keys and 48K logits, above the size (32K) where
+    # PyTorch splits them between threads; each thread takes half the replies, so both add into the
+    # middle prompt's row
+    prompts, replies = [p for p in prompts for _ in range(32)], [[rng.randrange(512) for _ in range(8)] for _ in range(96)]
+
+    def gradients() -> list[torch.Tensor]:
+        model.zero_grad()
+        logp, _ = reply_logprobs(model, prompts, replies, pad_id=0)
+        logp.sum().backward()
+        return [p.grad.clone() for p in model.parameters()]
+
+    busy = subprocess.Popen([sys.executable, "-c", "import torch\na = torch.randn(512, 512)\nwhile True: a @ a"],
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        first = gradients()
+        differing = sum(any(not torch.equal(a, b) for a, b in zip(first, gradients())) for _ in range(100))
+    finally:
+        busy.kill()
+        torch.set_num_threads(threads)
+    assert differing == 0, f"{differing} of 100 backward passes rounded otherwise"
 
 
 @pytest.mark.parametrize("variant", ["grpo", "dr_grpo", "dapo"])

@@ -44,7 +44,7 @@ def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pa
     reply_ids = torch.full(mask.shape, pad_id, dtype=torch.long)
     for row, r in enumerate(replies):
         reply_ids[row, :len(r)] = torch.tensor(r)
-    logits = first_logits[which, None]  # [n, 1, vocab]: reply token 0 follows the prompt's last token
+    logits = rows(first_logits, which)[:, None]  # [n, 1, vocab]: reply token 0 follows the prompt's last token
     if mask.shape[1] > 1:  # token j > 0 follows reply token j-1
         starts = torch.tensor([len(p) for p in prompts])
         positions = torch.where(mask, starts[:, None] + torch.arange(mask.shape[1]), -1)[:, :-1]  # [n, R-1]
@@ -53,6 +53,14 @@ def reply_logprobs(model, prompts: list[list[int]], replies: list[list[int]], pa
         logits = torch.cat((logits, model.run_layers(reply_ids[:, :-1], positions, _Pass(reply_layers))), dim=1)
     logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, reply_ids[..., None]).squeeze(-1)  # [n, R]
     return torch.where(mask, logp, 0.0), mask
+
+
+def rows(t: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """t[which] along dim 0, where which repeats rows, with a backward that rounds the same on every
+    run: PyTorch's backward of t[which] sums a repeated row's gradients by atomic adds from several
+    threads, in an order that follows their timing (GRPO's weights came out differing in the last
+    bits whenever something else ran on the machine); index_select's adds them in order."""
+    return t.index_select(0, which)
 
 
 class _LayerKV:
@@ -70,7 +78,7 @@ class _LayerKV:
         if self.prompts is None:
             return k, v
         prompt_k, prompt_v = self.prompts.kv
-        return torch.cat((prompt_k[self.which], k), dim=2), torch.cat((prompt_v[self.which], v), dim=2)
+        return torch.cat((rows(prompt_k, self.which), k), dim=2), torch.cat((rows(prompt_v, self.which), v), dim=2)
 
 
 class _Pass:
