@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from openweight.config import ModelConfig
+from openweight.cpu import set_threads
 from openweight.engine.generate import generate_ids
 from openweight.model import Transformer
 from openweight.train import grpo as grpo_module
@@ -166,7 +167,7 @@ def test_shared_prompt_gradients_round_the_same_with_the_cores_busy():
     then differed by the rounding of whatever else ran on the machine. With a busy process beside it,
     100 backward passes must give the same gradients bit for bit."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(2)  # the race needs two threads; one rounds the same every time
+    set_threads(2)  # the race needs two threads; one rounds the same every time
     torch.manual_seed(0)
     config = ModelConfig.from_dict(dict(model_type="gpt_oss", vocab_size=512, hidden_size=64, intermediate_size=64,
                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -193,7 +194,7 @@ def test_shared_prompt_gradients_round_the_same_with_the_cores_busy():
         differing = sum(any(not torch.equal(a, b) for a, b in zip(first, gradients())) for _ in range(100))
     finally:
         busy.kill()
-        torch.set_num_threads(threads)
+        set_threads(threads)
     assert differing == 0, f"{differing} of 100 backward passes rounded otherwise"
 
 
