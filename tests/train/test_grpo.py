@@ -194,6 +194,7 @@ def test_shared_prompt_gradients_round_the_same_with_the_cores_busy():
         differing = sum(any(not torch.equal(a, b) for a, b in zip(first, gradients())) for _ in range(100))
     finally:
         busy.kill()
+        busy.wait()
         set_threads(threads)
     assert differing == 0, f"{differing} of 100 backward passes rounded otherwise"
 
