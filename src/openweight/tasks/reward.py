@@ -12,7 +12,7 @@ from .base import Problem
 @dataclass
 class Score:
     correct: bool
-    well_formed: bool  # analysis then final, nothing malformed, ended by <|return|>
+    well_formed: bool  # ends with a final message closed by <|return|>, nothing malformed (analysis optional)
     reasoning_tokens: int
     answer: str
 
