@@ -18,7 +18,8 @@ MODEL = dict(model_type="gpt_oss", hidden_size=32, intermediate_size=32, num_hid
              num_attention_heads=4, num_key_value_heads=2, head_dim=8, max_position_embeddings=1024,
              sliding_window=16, num_local_experts=4, num_experts_per_tok=2)
 SFT = dict(examples=48, max_tokens=400, mixture={{"add_sub": 1.0, "countdown": 1.0}}, tool_fraction=0.2,
-           train=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, checkpoint_every=2, plot=False))
+           held_out_problems=4,
+           train=dict(steps=3, batch_size=4, lr=1e-3, warmup=1, checkpoint_every=2, eval_every=2, plot=False))
 GRPO = dict(mixture={{"add_sub": 1.0}}, difficulty={{"add_sub": [2, 3]}}, efforts=["low"],
             branch_from_error=True, step_credit=True,
             train=dict(steps=2, prompts_per_step=2, group_size=2, max_new_tokens=12, checkpoint_every=1,
@@ -41,6 +42,8 @@ def test_the_recipe_rerun_gives_the_same_weights(tmp_path):
         assert out.returncode == 0, out.stderr[-2000:]
         records = [json.loads(line) for line in (tmp_path / run / "grpo" / "metrics.jsonl").read_text().splitlines()]
         assert len(records) == 2 and all(r["replay_loss"] > 0 for r in records)
+        sft = [json.loads(line) for line in (tmp_path / run / "sft" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in sft if "heldout_add_sub_loss" in r and "heldout_countdown_exact" in r] == [2, 3]
         digests.append(sha256(tmp_path / run / "export"))
     assert digests[0] == digests[1]
 
@@ -65,6 +68,9 @@ def test_the_recipe_under_torchrun_trains_sft_on_every_process_and_the_rest_on_o
     curves = [[json.loads(line)["loss"] for line in (tmp_path / run / "sft" / "metrics.jsonl").read_text().splitlines()]
               for run in ("one", "two")]
     assert len(curves[1]) == 3 and max(abs(a - b) for a, b in zip(*curves)) < 1e-5
+    held_out = [[json.loads(line).get("heldout_add_sub_loss") for line in
+                 (tmp_path / run / "sft" / "metrics.jsonl").read_text().splitlines()] for run in ("one", "two")]
+    assert held_out[0][0] is None and abs(held_out[0][1] - held_out[1][1]) < 1e-5  # each process scored half
     weights = [load_file(tmp_path / run / "sft" / "model" / "model.safetensors") for run in ("one", "two")]
     assert weights[0].keys() == weights[1].keys()
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-5

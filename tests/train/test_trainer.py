@@ -27,6 +27,11 @@ def losses(folder: Path) -> list[float]:
     return [json.loads(line)["loss"] for line in (folder / "metrics.jsonl").read_text().splitlines()]
 
 
+def held_out_records(folder: Path) -> list[dict]:
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in records if "heldout_count_loss" in r]
+
+
 def test_schedules():
     cosine = [lr_multiplier(s, 100, 10, "cosine", 0.1) for s in range(100)]
     assert cosine[0] == 0.1 and cosine[9] == 1.0 and abs(cosine[-1] - 0.1) < 1e-3
@@ -91,6 +96,19 @@ def test_loss_goes_down(tmp_path, optimizer):
     curve = losses(tmp_path)
     assert len(curve) == 30 and curve[-1] < 0.6 * curve[0]
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scored = held_out_records(tmp_path)  # every 4 steps and at the end
+    assert [r["step"] for r in scored] == [4, 8, 12, 16, 20, 24, 28, 30]
+    assert scored[-1]["heldout_count_loss"] < 0.6 * scored[0]["heldout_count_loss"]
+    assert all(0 <= r["heldout_count_exact"] <= 1 for r in scored)
+
+
+def test_held_out_scoring_leaves_the_training_alone(tmp_path):
+    subprocess.run([*RUN, str(tmp_path / "scored"), "12", "muon", "ddp", "4", "-", "2"], check=True, timeout=300)
+    subprocess.run([*RUN, str(tmp_path / "plain"), "12", "muon", "ddp", "4", "-", "0"], check=True, timeout=300)
+    assert len(held_out_records(tmp_path / "scored")) == 6 and not held_out_records(tmp_path / "plain")
+    assert losses(tmp_path / "scored") == losses(tmp_path / "plain")
+    scored, plain = (load_file(tmp_path / run / "weights.safetensors") for run in ("scored", "plain"))
+    assert all(torch.equal(scored[k], plain[k]) for k in scored)
 
 
 def test_sigkill_and_resume_ends_with_the_same_weights(tmp_path):
@@ -124,6 +142,11 @@ def test_two_processes_reproduce_one(tmp_path, mode):
     one, two = losses(tmp_path / "one"), losses(tmp_path / "two")
     assert len(one) == len(two) == 12
     assert max(abs(a - b) for a, b in zip(one, two)) < DISTRIBUTED_LOSS_TOL
+    scored = [held_out_records(tmp_path / run) for run in ("one", "two")]  # each rank scores half a set
+    assert [r["step"] for r in scored[0]] == [r["step"] for r in scored[1]] == [4, 8, 12]
+    for a, b in zip(*scored):
+        assert abs(a["heldout_count_loss"] - b["heldout_count_loss"]) < DISTRIBUTED_LOSS_TOL
+        assert a["heldout_count_exact"] == b["heldout_count_exact"]
     clipped = [[json.loads(line)["clipped_heads"] for line in (tmp_path / run / "metrics.jsonl").read_text()
                 .splitlines()] for run in ("one", "two")]
     assert clipped[0] == clipped[1] and sum(clipped[0]) > 0

@@ -1,7 +1,9 @@
 """A tiny training run for the trainer tests:
-`python tiny_run.py OUT_DIR STEPS [optimizer] [distributed] [batch] [qk_clip tau]`.
+`python tiny_run.py OUT_DIR STEPS [optimizer] [distributed] [batch] [qk_clip tau] [eval_every]`.
 
-It learns to continue counting sequences; its final weights land in OUT_DIR/weights.safetensors.
+It learns to continue counting sequences, and is scored every eval_every steps (default 4; 0: never)
+on shorter ones that start where none it trains on does. Its final weights land in
+OUT_DIR/weights.safetensors.
 """
 
 import sys
@@ -29,17 +31,24 @@ def examples() -> list[Example]:
     return out
 
 
+def held_out() -> dict[str, list[Example]]:
+    return {"count": [Example([(start + i) % 32 for i in range(9)], [False] * 3 + [True] * 6)
+                      for start in range(24, 32)]}
+
+
 def main() -> None:
     out_dir, steps = sys.argv[1], int(sys.argv[2])
     optimizer = sys.argv[3] if len(sys.argv) > 3 else "adamw"
     distributed = sys.argv[4] if len(sys.argv) > 4 else "ddp"
     batch = int(sys.argv[5]) if len(sys.argv) > 5 else 4
-    qk_clip = float(sys.argv[6]) if len(sys.argv) > 6 else None
+    qk_clip = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] != "-" else None
+    eval_every = int(sys.argv[7]) if len(sys.argv) > 7 else 4
     torch.set_num_threads(1)
     model = init_weights(Transformer(ModelConfig.from_dict(CONFIG)), seed=0)
     config = TrainConfig(steps=steps, batch_size=batch, accumulation=2, lr=1e-2, warmup=2, optimizer=optimizer,
-                         checkpoint_every=2, distributed=distributed, qk_clip=qk_clip, progress=False)
-    train(model, examples(), config, out_dir)
+                         checkpoint_every=2, distributed=distributed, qk_clip=qk_clip, progress=False,
+                         eval_every=eval_every)
+    train(model, examples(), config, out_dir, held_out=held_out())
     weights = full_model_state(model)  # every rank takes part; under FSDP only rank 0 gets the tensors
     if not torch.distributed.is_initialized() or torch.distributed.get_rank() == 0:
         save_file({k: v.contiguous() for k, v in weights.items()}, f"{out_dir}/weights.safetensors")

@@ -10,6 +10,7 @@ batch_size is per process); the tokenizer, GRPO and export stages run in the fir
 from __future__ import annotations
 
 import json
+import random
 import runpy
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def load_recipe(path: str | Path) -> dict:
 RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_FROM")
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
-    "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"}, {"difficulty_weights"}),
+    "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
+            {"difficulty_weights", "held_out_problems"}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -89,6 +91,8 @@ def check_recipe(recipe: dict) -> None:
         raise RecipeError(f"MODEL: {e}") from None
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
+    held_out = recipe["SFT"].get("held_out_problems", 0)
+    settings.require(settings.is_int(held_out) and held_out >= 0, "SFT.held_out_problems", "an integer >= 0", held_out)
     grpo = recipe.get("GRPO")
     if grpo is not None:
         efforts = grpo["efforts"]
@@ -187,6 +191,23 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
     return out
 
 
+def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]]:
+    """SFT.held_out_problems held-out problems a family of SFT.mixture, as their traces at medium and
+    high effort in turn, without the tool: what the SFT trainer scores every SFT.train.eval_every steps."""
+    from ..tasks import FAMILIES
+    from ..tasks.traces import conversation
+
+    sets = {}
+    for family in recipe["SFT"]["mixture"]:
+        rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
+        sets[family] = []
+        for i in range(recipe["SFT"].get("held_out_problems", 0)):
+            problem = FAMILIES[family].sample(rng, split="test")
+            messages = conversation(problem, ("medium", "high")[i % 2], rng)
+            sets[family].append(Example(*harmony.render_ids(messages, tokenizer, for_training=True)))
+    return sets
+
+
 def model_config(recipe: dict, tokenizer: Tokenizer) -> ModelConfig:
     return ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": tokenizer.vocab_size,
                                   "eos_token_id": tokenizer.token_id("<|return|>"),
@@ -210,7 +231,7 @@ def run_sft(recipe: dict, out: Path) -> Path:
     if rank == 0:
         (out / "sft" / "data_stats.json").write_text(json.dumps(stats, indent=2) + "\n")
     train(model, examples, TrainConfig(**recipe["SFT"]["train"], seed=recipe["SEED"]), out / "sft",
-          pad_id=config.pad_token_id or 0)
+          pad_id=config.pad_token_id or 0, held_out=held_out_sets(recipe, tokenizer))
     if world > 1:  # FSDP2 left each process a shard of every weight: gather them into a plain model
         weights = full_model_state(model)  # every rank takes part; rank 0 gets the tensors
         if rank == 0:

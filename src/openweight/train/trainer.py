@@ -23,6 +23,7 @@ from ..cpu import half_precision_slowdown
 from . import settings
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Batches, Example
+from .held_out import held_out_metrics
 from .optim import build_optimizers
 from .plot import plot_metrics
 from .qk_clip import clip, start_tracking
@@ -44,6 +45,7 @@ class TrainConfig:
     clip: float = 1.0
     seed: int = 0
     checkpoint_every: int = 100
+    eval_every: int = 0  # steps between held-out evaluations (train's held_out sets; 0: none)
     distributed: str = "ddp"  # under torchrun: "ddp" or "fsdp"
     length_window: int = 0  # sort by length within windows of this many steps (0: plain shuffle)
     qk_clip: float | None = None  # tau of Kimi K2's QK-clip (e.g. 100); None: off
@@ -55,7 +57,7 @@ class TrainConfig:
 
     def __post_init__(self):
         settings.positive_ints(self, "steps", "batch_size", "accumulation", "checkpoint_every")
-        settings.counts(self, "warmup", "length_window", "seed")
+        settings.counts(self, "warmup", "length_window", "seed", "eval_every")
         settings.positive_numbers(self, "clip")
         settings.non_negative_numbers(self, "lr", "weight_decay")
         settings.require(settings.is_number(self.min_lr_ratio) and 0 <= self.min_lr_ratio <= 1,
@@ -127,8 +129,11 @@ def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
 
 
 def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, out_dir: str | Path,
-          pad_id: int = 0) -> list[dict]:
-    """Train `model` in place; resume from out_dir's checkpoint if there is one. Returns this run's metrics."""
+          pad_id: int = 0, held_out: dict[str, list[Example]] | None = None) -> list[dict]:
+    """Train `model` in place; resume from out_dir's checkpoint if there is one. Returns this run's metrics.
+
+    held_out: named sets scored every config.eval_every steps and at the end (held_out.held_out_metrics);
+    scoring them leaves the training itself unchanged, weights and all."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rank, world = join_distributed()
@@ -187,6 +192,8 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
                   "elapsed_s": time.perf_counter() - began}
         if config.qk_clip is not None:
             record["clipped_heads"] = clipped_heads
+        if held_out and config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
+            record.update(held_out_metrics(net, held_out, config.batch_size, pad_id, precision, rank, world))
         history.append(record)
         if rank == 0:
             append_metrics(metrics_path, record)
