@@ -197,11 +197,12 @@ def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]
     from ..tasks import FAMILIES
     from ..tasks.traces import conversation
 
+    count = recipe["SFT"].get("held_out_problems", 0)
     sets = {}
-    for family in recipe["SFT"]["mixture"]:
+    for family in recipe["SFT"]["mixture"] if count else ():
         rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
         sets[family] = []
-        for i in range(recipe["SFT"].get("held_out_problems", 0)):
+        for i in range(count):
             problem = FAMILIES[family].sample(rng, split="test")
             messages = conversation(problem, ("medium", "high")[i % 2], rng)
             sets[family].append(Example(*harmony.render_ids(messages, tokenizer, for_training=True)))
