@@ -122,7 +122,8 @@ def evaluate(args) -> None:
     lm = load(args.model, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
     table = run_eval(lm, tasks, efforts, args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
-                     max_new_tokens=args.max_new_tokens, with_tool=args.tool)
+                     max_new_tokens=args.max_new_tokens, with_tool=args.tool,
+                     unequal_operands=args.unequal_operands)
     print(table)
 
 
@@ -191,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--difficulty", type=int, help="one difficulty (default: mixed)")
     e.add_argument("--max-new-tokens", type=int, default=1024)
     e.add_argument("--tool", action="store_true", help="offer the calculate tool and answer the model's calls")
+    e.add_argument("--unequal-operands", action="store_true",
+                   help="sums and products with one operand shorter than the other (from difficulty 2)")
     e.add_argument("--out", default="eval", help="folder for eval.json and eval.md")
     e.set_defaults(run=evaluate)
 

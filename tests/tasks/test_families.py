@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from openweight.tasks import FAMILIES
+from openweight.tasks import FAMILIES, families
 from openweight.tasks.base import integers
 from openweight.tasks.countdown import evaluate
 
@@ -101,3 +101,25 @@ def test_numbers_are_read_with_or_without_thousands_separators():
     p = FAMILIES["sorting"].sample(random.Random(4), 4)  # 7 numbers of up to 3 digits
     assert FAMILIES["sorting"].check(p, p.answer.replace(", ", ","))  # '5,12,300' lists three numbers
     assert not FAMILIES["sorting"].check(p, p.answer + ", 1")
+
+
+@pytest.mark.parametrize("name", ["add_sub", "multiplication"])
+def test_unequal_operands_make_one_operand_shorter_on_either_side(name):
+    """At a share of 1, from difficulty 2 one operand has fewer digits (1 to d - 1), now the first,
+    now the second; at a share of 0 the problems are those of the family as it always was."""
+    unequal, rng = families(1.0)[name], random.Random(4)
+    for level in range(2, unequal.max_difficulty + 1):
+        shapes = set()
+        for _ in range(40):
+            p = unequal.sample(rng, level)
+            digits = [len(str(abs(n))) for n in p.data if isinstance(n, int)]
+            assert max(digits) == level and min(digits) < level, p
+            shapes.add(digits[0] < digits[1])
+            assert unequal.check(p, p.answer)
+        assert shapes == {True, False}, (name, level)
+    assert unequal.sample(random.Random(0), 1).difficulty == 1  # one digit each: nothing shorter
+    equal = families(0.0)[name]
+    draw = lambda family: [family.sample(random.Random(9)).data for _ in range(20)]  # noqa: E731
+    assert draw(equal) == draw(FAMILIES[name])
+    with pytest.raises(ValueError, match="unequal_share must be from 0 to 1"):
+        families(1.5)

@@ -55,6 +55,15 @@ def test_eval_problems_are_distinct_and_a_small_space_gives_what_it_has():
     assert distinct_problems("multiplication", 500, seed=0) == mixed  # seeded
 
 
+def test_eval_can_ask_for_operands_of_unequal_length():
+    sums = distinct_problems("add_sub", 100, seed=0, difficulty=5, unequal_operands=True)
+    assert len(sums) == 100 and all(p.held_out for p in sums)
+    assert all(len({len(str(sums[i].data[0])), len(str(sums[i].data[2]))}) == 2 for i in range(100))
+    cell = Cell("add_sub", "high", 5, 100, 40, 100, 90.0, unequal_operands=True)
+    data, table = report([cell], "t")
+    assert data["cells"][0]["unequal_operands"] is True and "| add_sub, unequal operands | 5 | high |" in table
+
+
 def test_wilson_interval():
     low, high = wilson_interval(50, 100)
     assert 0.40 < low < 0.41 and 0.59 < high < 0.60

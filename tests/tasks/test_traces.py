@@ -5,7 +5,7 @@ import random
 import pytest
 
 from openweight import harmony
-from openweight.tasks import FAMILIES
+from openweight.tasks import FAMILIES, families
 from openweight.tasks.step_check import check_steps
 from openweight.tasks.traces import EFFORTS, conversation
 
@@ -16,10 +16,11 @@ def steps_checked(text: str) -> int:
     return check.checked
 
 
+@pytest.mark.parametrize("unequal_operands", [0.0, 1.0])
 @pytest.mark.parametrize("name", list(FAMILIES))
 @pytest.mark.parametrize("effort", EFFORTS)
-def test_traces_are_right_and_answer_right(name, effort):
-    family, rng = FAMILIES[name], random.Random(0)
+def test_traces_are_right_and_answer_right(name, effort, unequal_operands):
+    family, rng = families(unequal_operands)[name], random.Random(0)
     for level in range(1, family.max_difficulty + 1):
         for _ in range(15):
             problem = family.sample(rng, level)
@@ -53,3 +54,19 @@ def test_with_the_tool_big_products_go_to_it_and_small_work_is_done_by_hand():
     small = FAMILIES["add_sub"].sample(rng, 3)
     messages = conversation(small, "high", rng, with_tool=True)
     assert messages[1]["role"] == "developer" and not any(m.get("recipient") for m in messages)
+
+
+def test_a_product_of_unequal_factors_multiplies_the_longer_by_each_digit_of_the_shorter():
+    """'7 * 1234' is one row of 1234 * 7, not four of 7 times a digit; with the tool offered, a product
+    goes to it when its shorter factor has 3 digits or more."""
+    rng = random.Random(5)
+    problem = next(p for p in (families(1.0)["multiplication"].sample(rng, 4) for _ in range(200))
+                   if len(str(p.data[0])) == 1)
+    a, b = problem.data
+    high = conversation(problem, "high", rng)[-2]["content"]
+    assert high.startswith(f"{a} * {b}: multiply {b} by each digit of {a},")
+    assert f"{b} * {a} = {a * b}" in high and f"So {a} * {b} = {a * b}." in high
+    assert not any(m.get("recipient") for m in conversation(problem, "high", rng, with_tool=True))
+    big = next(p for p in (families(1.0)["multiplication"].sample(rng, 4) for _ in range(200))
+               if min(len(str(n)) for n in p.data) == 3)
+    assert any(m.get("recipient") == "functions.calculate" for m in conversation(big, "high", rng, with_tool=True))

@@ -52,6 +52,9 @@ def test_a_good_recipe_loads(tmp_path):
      "'SFT.difficulty_weights['countdown']' must be 3 weights >= 0 (levels 1 to 3), not all 0, got [1, 2]"),
     (("tool_fraction=0.2,", "tool_fraction=0.2, difficulty_weights={'linear': [1, 1, 1]},"),
      "'SFT.difficulty_weights' must be keyed by families of SFT.mixture, got 'linear'"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, unequal_operands=0.3,"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, unequal_operands=1.5,"),
+     "'SFT.unequal_operands' must be a number from 0 to 1, got 1.5"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..chat import harmony
 from ..engine.continuous import generate_all
 from ..errors import TaskError
-from ..tasks import FAMILIES
+from ..tasks import FAMILIES, families
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
 from ..tasks.traces import EFFORTS, prompt_messages
@@ -43,6 +43,7 @@ class Cell:
     reasoning_tokens: float
     with_tool: bool = False
     by_level: dict[int, list[int]] = field(default_factory=dict)  # difficulty -> [correct, problems]
+    unequal_operands: bool = False
 
     @property
     def accuracy(self) -> float:
@@ -53,13 +54,16 @@ def task_prompt(problem, effort: str, tokenizer, with_tool: bool = False) -> lis
     return harmony.render_ids(prompt_messages(problem, effort, with_tool), tokenizer)[0]
 
 
-def distinct_problems(family: str, count: int, seed: int, difficulty: int | None = None) -> list:
+def distinct_problems(family: str, count: int, seed: int, difficulty: int | None = None,
+                      unequal_operands: bool = False) -> list:
     """`count` different held-out problems (restatements count as one), or all there are: a small
-    space (1-digit products) runs out, and repeats would only weigh the same outcome twice."""
+    space (1-digit products) runs out, and repeats would only weigh the same outcome twice. With
+    unequal_operands, sums and products have one operand shorter than the other (from difficulty 2)."""
     rng = random.Random(f"{seed}:{family}:{difficulty}")
+    generator = families(1.0)[family] if unequal_operands else FAMILIES[family]
     items, keys = [], set()
     for _ in range(50 * count):
-        problem = FAMILIES[family].sample(rng, difficulty, split="test")
+        problem = generator.sample(rng, difficulty, split="test")
         if problem.key not in keys:
             keys.add(problem.key)
             items.append(problem)
@@ -69,11 +73,12 @@ def distinct_problems(family: str, count: int, seed: int, difficulty: int | None
 
 
 def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
-                  batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False) -> Cell:
+                  batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False,
+                  unequal_operands: bool = False) -> Cell:
     """Greedy replies to `problems` distinct held-out problems (distinct_problems) of one family at one
     effort. With the tool offered, a reply's calls to `calculate` are answered and the model goes on,
     within the same budget of `max_new_tokens` for everything it writes."""
-    items = distinct_problems(family, problems, seed, difficulty)
+    items = distinct_problems(family, problems, seed, difficulty, unequal_operands)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
     by_level: dict[int, list[int]] = {}
@@ -86,7 +91,7 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
         level[0] += score.correct
         level[1] += 1
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
-                with_tool, dict(sorted(by_level.items())))
+                with_tool, dict(sorted(by_level.items())), unequal_operands)
 
 
 def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
@@ -112,6 +117,7 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
         rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
                      "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
                      "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool,
+                     "unequal_operands": c.unequal_operands,
                      "by_difficulty": {str(level): {"problems": n, "accuracy": right / n}
                                        for level, (right, n) in c.by_level.items()}})
     lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n "
@@ -119,7 +125,8 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     for r in rows:
         tool = "calculate" if r["tool"] else "-"
         levels = " · ".join(f"{level}: {100 * v['accuracy']:.0f}%" for level, v in r["by_difficulty"].items())
-        lines.append(f"| {r['family']} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
+        family = f"{r['family']}, unequal operands" if r["unequal_operands"] else r["family"]
+        lines.append(f"| {family} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
                      f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
                      f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
@@ -142,10 +149,10 @@ def check_request(families: list[str], efforts: list[str], problems: int, diffic
 
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
              difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
-             with_tool: bool = False) -> str:
+             with_tool: bool = False, unequal_operands: bool = False) -> str:
     check_request(families, efforts, problems, difficulty)
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
-                           with_tool=with_tool)
+                           with_tool=with_tool, unequal_operands=unequal_operands)
              for f in families for e in efforts]
     return write_report(cells, title, out)
 

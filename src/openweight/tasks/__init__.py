@@ -6,6 +6,14 @@ from .countdown import Countdown
 from .linear import Linear
 from .sorting import Sorting
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (AddSub(), Multiplication(), Linear(), Sorting(), Countdown())}
 
-__all__ = ["FAMILIES", "Family", "Problem", "is_held_out"]
+def families(unequal_operands: float = 0.0) -> dict[str, Family]:
+    """Every family by name; in `unequal_operands` of the add_sub and multiplication problems one
+    operand is shorter than the other (arithmetic.TwoOperands), else both have `difficulty` digits."""
+    return {f.name: f for f in (AddSub(unequal_operands), Multiplication(unequal_operands), Linear(), Sorting(),
+                                Countdown())}
+
+
+FAMILIES: dict[str, Family] = families()
+
+__all__ = ["FAMILIES", "Family", "Problem", "families", "is_held_out"]

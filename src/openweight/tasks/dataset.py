@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import random
 
-from . import FAMILIES
+from . import families
 from .traces import EFFORTS, conversation
 
 
 def task_conversations(count: int, seed: int | str, weights: dict[str, float], tool_fraction: float = 0.2,
-                       split: str = "train", difficulty_weights: dict[str, list[float]] | None = None
-                       ) -> list[list[dict]]:
+                       split: str = "train", difficulty_weights: dict[str, list[float]] | None = None,
+                       unequal_operands: float = 0.0) -> list[list[dict]]:
     """`count` conversations: families drawn by `weights`, effort uniformly, and the calculate tool
     offered in `tool_fraction` of them. A family's difficulty is drawn by its `difficulty_weights`
-    (one weight per level from 1), uniformly if it has none. The same seed gives the same conversations."""
+    (one weight per level from 1), uniformly if it has none; in `unequal_operands` of the arithmetic
+    problems one operand is shorter (tasks.families). The same seed gives the same conversations."""
     rng = random.Random(seed)
     names = list(weights)
     difficulty_weights = difficulty_weights or {}
+    by_name = families(unequal_operands)
     out = []
     for _ in range(count):
-        family = FAMILIES[rng.choices(names, [weights[n] for n in names])[0]]
+        family = by_name[rng.choices(names, [weights[n] for n in names])[0]]
         levels = difficulty_weights.get(family.name)
         level = rng.choices(range(1, len(levels) + 1), levels)[0] if levels else None
         problem = family.sample(rng, difficulty=level, split=split)

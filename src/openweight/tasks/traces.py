@@ -20,7 +20,7 @@ IDENTITY = "You are openweight-mini, a small reasoning model."
 INSTRUCTIONS = ("You are a helpful assistant.", "Be concise.", "Answer the question.",
                 "You are a careful math tutor.", "Reply in English.", "Give only the final answer after thinking.")
 EFFORTS = ("low", "medium", "high")
-TOOL_FROM_DIGITS = 3  # with the tool offered, products of 3-digit numbers and up go to it
+TOOL_FROM_DIGITS = 3  # with the tool offered, products whose shorter factor has 3 digits or more go to it
 
 
 def _difference(a: int, b: int) -> tuple[list[str], int]:
@@ -56,18 +56,19 @@ def _add_sub(p: Problem, effort: str) -> str:
 def _multiplication(p: Problem, effort: str) -> str:
     a, b = p.data
     high = effort == "high"
-    lines = [f"{a} * {b}: multiply {a} by each digit of {b}, from the right, and add up."] if high else []
-    rest, total = str(b), 0
-    for shift in range(len(str(b))):
+    top, by = (b, a) if len(str(a)) < len(str(b)) else (a, b)  # the longer number times each digit of the other
+    lines = [f"{a} * {b}: multiply {top} by each digit of {by}, from the right, and add up."] if high else []
+    rest, total = str(by), 0
+    for shift in range(len(str(by))):
         d = int(rest[-1])
         rest, zeros = rest[:-1], f", then {shift} zero{'s' if shift > 1 else ''}" if shift else ""
         if d == 0:
             lines.append(f"{rest}0 ends in 0: nothing to add")
             continue
-        steps, product = multiply_digit(a, d)
+        steps, product = multiply_digit(top, d)
         shifted = product * 10 ** shift
-        lines += [f"{rest}{d} ends in {d}: {a} * {d}{zeros}", *steps,
-                  f"{a} * {d} = {product}" + (f", {shifted}" if shift else "")]
+        lines += [f"{rest}{d} ends in {d}: {top} * {d}{zeros}", *steps,
+                  f"{top} * {d} = {product}" + (f", {shifted}" if shift else "")]
         if total:
             steps, _ = add(total, shifted)
             lines += [*steps, f"{total} + {shifted} = {total + shifted}"]
@@ -214,10 +215,15 @@ def prompt_messages(problem: Problem, effort: str, with_tool: bool = False,
     return messages
 
 
+def _for_the_tool(problem: Problem) -> bool:
+    """A product whose shorter factor has TOOL_FROM_DIGITS digits or more (4321 * 567, not 4321 * 56)."""
+    return problem.family == "multiplication" and min(len(str(n)) for n in problem.data) >= TOOL_FROM_DIGITS
+
+
 def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False) -> list[dict]:
     """A whole harmony conversation teaching the problem: prompt, reasoning, (tool use,) final answer."""
     messages = prompt_messages(problem, effort, with_tool, rng)
-    if with_tool and problem.family == "multiplication" and problem.difficulty >= TOOL_FROM_DIGITS:
+    if with_tool and _for_the_tool(problem):
         a, b = problem.data
         expression = f"{a} * {b}"
         messages += [

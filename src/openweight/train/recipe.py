@@ -49,7 +49,7 @@ RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_F
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
-            {"difficulty_weights", "held_out_problems"}),
+            {"difficulty_weights", "held_out_problems", "unequal_operands"}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -91,6 +91,9 @@ def check_recipe(recipe: dict) -> None:
         raise RecipeError(f"MODEL: {e}") from None
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
+    unequal = recipe["SFT"].get("unequal_operands", 0.0)
+    settings.require(settings.is_number(unequal) and 0 <= unequal <= 1, "SFT.unequal_operands", "a number from 0 to 1",
+                     unequal)
     held_out = recipe["SFT"].get("held_out_problems", 0)
     settings.require(settings.is_int(held_out) and held_out >= 0, "SFT.held_out_problems", "an integer >= 0", held_out)
     grpo = recipe.get("GRPO")
@@ -157,16 +160,23 @@ def _check_difficulty_weights(weights, mixture: dict, families: dict) -> None:
                          f"{where}[{family!r}]", f"{top} weights >= 0 (levels 1 to {top}), not all 0", levels)
 
 
-def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
+def sft_conversations(recipe: dict, count: int, seed: int | str) -> list[list[dict]]:
+    """`count` conversations of the SFT mixture (tasks.dataset.task_conversations), drawn with `seed`."""
     from ..tasks.dataset import task_conversations
 
+    sft = recipe["SFT"]
+    return task_conversations(count, seed, sft["mixture"], sft["tool_fraction"],
+                              difficulty_weights=sft.get("difficulty_weights"),
+                              unequal_operands=sft.get("unequal_operands", 0.0))
+
+
+def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
     folder = out / "tokenizer"
     if (folder / "tokenizer.json").exists():
         return Tokenizer.from_folder(folder)
-    spec, sft = recipe["TOKENIZER"], recipe["SFT"]
+    spec = recipe["TOKENIZER"]
     texts = [harmony.render(c, for_training=True)
-             for c in task_conversations(spec["sample_conversations"], recipe["SEED"] + 1, sft["mixture"],
-                                         sft["tool_fraction"], difficulty_weights=sft.get("difficulty_weights"))]
+             for c in sft_conversations(recipe, spec["sample_conversations"], recipe["SEED"] + 1)]
     tokenizer = Tokenizer.train(texts, spec["vocab_size"], list(harmony.SPECIAL_TOKENS), eos_token="<|return|>",
                                 chat_template=harmony.chat_template())
     folder.mkdir(parents=True, exist_ok=True)
@@ -178,13 +188,10 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
                  seed: int | str | None = None) -> list[Example]:
     """The SFT data: of `count` conversations (by default SFT.examples) drawn with `seed` (by default
     the recipe's SEED), those that fit in SFT.max_tokens."""
-    from ..tasks.dataset import task_conversations
-
     sft = recipe["SFT"]
     out = []
-    for messages in task_conversations(sft["examples"] if count is None else count,
-                                       recipe["SEED"] if seed is None else seed, sft["mixture"],
-                                       sft["tool_fraction"], difficulty_weights=sft.get("difficulty_weights")):
+    for messages in sft_conversations(recipe, sft["examples"] if count is None else count,
+                                      recipe["SEED"] if seed is None else seed):
         ids, mask = harmony.render_ids(messages, tokenizer, for_training=True)
         if len(ids) <= sft["max_tokens"]:
             out.append(Example(ids, mask))
@@ -193,7 +200,8 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
 
 def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]]:
     """SFT.held_out_problems held-out problems a family of SFT.mixture, as their traces at medium and
-    high effort in turn, without the tool: what the SFT trainer scores every SFT.train.eval_every steps."""
+    high effort in turn, without the tool: what the SFT trainer scores every SFT.train.eval_every steps.
+    Operands are of equal length whatever SFT.unequal_operands, so runs with and without compare."""
     from ..tasks import FAMILIES
     from ..tasks.traces import conversation
 
