@@ -17,16 +17,13 @@ from pathlib import Path
 
 from ..errors import TaskError
 from ..weights.atomic import atomic_write_text
+from .tasks import family_label
 
 
 def cell_key(cell: dict) -> tuple:
     """What makes two cells the same measurement (the number of problems may differ)."""
     return (cell["family"], cell["effort"], cell["difficulty"], cell.get("tool", False),
             cell.get("unequal_operands", False))
-
-
-def family_label(key: tuple) -> str:
-    return f"{key[0]}, unequal operands" if key[4] else key[0]
 
 
 def compare(before: dict, after: dict) -> str:
@@ -43,7 +40,7 @@ def compare(before: dict, after: dict) -> str:
         a, b = old[key], new[key]
         points = 100 * (b["accuracy"] - a["accuracy"])
         apart = b["ci95"][0] > a["ci95"][1] or b["ci95"][1] < a["ci95"][0]
-        family = family_label(key)
+        family = family_label(key[0], key[4])
         lines.append(f"| {family} | {key[2] or 'mixed'} | {key[1]} | {'calculate' if key[3] else '-'} | "
                      f"{100 * a['accuracy']:.1f}% | {100 * b['accuracy']:.1f}% | {points:+.1f} | "
                      f"{'yes' if apart else 'no'} |")
@@ -55,7 +52,7 @@ def compare(before: dict, after: dict) -> str:
     for side, keys in (("before", [k for k in old if k not in new]), ("after", [k for k in new if k not in old])):
         if keys:
             lines += ["", f"Only {side}: " + "; ".join(
-                f"{family_label(k)} at {k[1]} effort, difficulty {k[2] or 'mixed'}{', calculate' if k[3] else ''}"
+                f"{family_label(k[0], k[4])} at {k[1]} effort, difficulty {k[2] or 'mixed'}{', calculate' if k[3] else ''}"
                 for k in keys) + "."]
     return "\n".join(lines) + "\n"
 

@@ -109,6 +109,11 @@ def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_ca
     return generate_all(lm.model, prompts, max_new_tokens, stops, max_batch=max_batch, resume=tool_answer)
 
 
+def family_label(family: str, unequal_operands: bool) -> str:
+    """A cell's family as reports name it: 'add_sub', or 'add_sub, unequal operands'."""
+    return f"{family}, unequal operands" if unequal_operands else family
+
+
 def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     """(JSON-ready dict, markdown table)."""
     rows = []
@@ -125,8 +130,7 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     for r in rows:
         tool = "calculate" if r["tool"] else "-"
         levels = " · ".join(f"{level}: {100 * v['accuracy']:.0f}%" for level, v in r["by_difficulty"].items())
-        family = f"{r['family']}, unequal operands" if r["unequal_operands"] else r["family"]
-        lines.append(f"| {family} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
+        lines.append(f"| {family_label(r['family'], r['unequal_operands'])} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
                      f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
                      f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
