@@ -116,6 +116,7 @@ def serve(args) -> None:
 def evaluate(args) -> None:
     from . import load
     from .evaluate.tasks import check_request, run_eval
+    from .tasks import VARIATIONS
 
     tasks, efforts = args.tasks.split(","), args.effort.split(",")
     check_request(tasks, efforts, args.problems, args.difficulty)  # before the model loads
@@ -123,7 +124,7 @@ def evaluate(args) -> None:
     table = run_eval(lm, tasks, efforts, args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool,
-                     unequal_operands=args.unequal_operands)
+                     variations=tuple(v for v in VARIATIONS if getattr(args, v)))
     print(table)
 
 
@@ -194,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--tool", action="store_true", help="offer the calculate tool and answer the model's calls")
     e.add_argument("--unequal-operands", action="store_true",
                    help="sums and products with one operand shorter than the other (from difficulty 2)")
+    e.add_argument("--everyday-forms", action="store_true",
+                   help="sums and products asked as people type them ('12+7', 'What's 25 times 40?')")
     e.add_argument("--out", default="eval", help="folder for eval.json and eval.md")
     e.set_defaults(run=evaluate)
 

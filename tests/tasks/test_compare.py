@@ -22,7 +22,7 @@ def test_the_shipped_grpo_stage_against_its_sft_model():
 def test_cells_only_one_report_has_are_named_and_bad_files_get_a_clear_error(tmp_path, capsys):
     cell = {"family": "add_sub", "effort": "high", "difficulty": 8, "tool": False, "accuracy": 0.9,
             "ci95": [0.87, 0.93]}
-    lopsided = {**cell, "unequal_operands": True, "accuracy": 0.3, "ci95": [0.25, 0.35]}
+    lopsided = {**cell, "variations": ["unequal_operands"], "accuracy": 0.3, "ci95": [0.25, 0.35]}
     (tmp_path / "a.json").write_text(json.dumps({"title": "a", "cells": [cell]}))
     (tmp_path / "b.json").write_text(json.dumps({"title": "b", "cells": [cell, lopsided]}))
     assert main([str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "cmp")]) == 0

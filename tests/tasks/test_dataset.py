@@ -2,6 +2,7 @@
 
 import collections
 
+from openweight.tasks.arithmetic import Multiplication
 from openweight.tasks.base import integers
 from openweight.tasks.dataset import task_conversations
 
@@ -20,11 +21,22 @@ def test_same_seed_same_conversations_and_difficulty_follows_its_weights():
     assert set(first_operand_digits(task_conversations(400, 7, {"multiplication": 1.0}, 0.0))) == {1, 2, 3, 4}
 
 
-def test_a_share_of_unequal_operands_reaches_the_conversations():
-    def unequal(conversations):
-        users = [next(m for m in c if m["role"] == "user")["content"] for c in conversations]
-        return sum(len(str(integers(u)[0])) != len(str(integers(u)[1])) for u in users) / len(users)
+def users(conversations: list[list[dict]]) -> list[str]:
+    return [next(m for m in c if m["role"] == "user")["content"] for c in conversations]
 
-    assert unequal(task_conversations(400, 7, {"multiplication": 1.0}, 0.0)) == 0
-    share = unequal(task_conversations(400, 7, {"multiplication": 1.0}, 0.0, unequal_operands=0.4))
-    assert 0.2 < share < 0.4, share  # 0.4 of the problems above difficulty 1 (3 levels in 4)
+
+def test_the_shares_of_variations_reach_the_conversations():
+    def unequal(conversations):
+        return sum(len(str(integers(u)[0])) != len(str(integers(u)[1])) for u in users(conversations)) / 400
+
+    def everyday(conversations):  # the share of prompts in none of the plain forms
+        plain = Multiplication.FORMS["*"]
+        return sum(u not in {f.format(a=integers(u)[0], b=integers(u)[1]) for f in plain}
+                   for u in users(conversations)) / 400
+
+    plain = task_conversations(400, 7, {"multiplication": 1.0}, 0.0)
+    assert unequal(plain) == 0 and everyday(plain) == 0
+    lopsided = task_conversations(400, 7, {"multiplication": 1.0}, 0.0, variations={"unequal_operands": 0.4})
+    assert 0.2 < unequal(lopsided) < 0.4 and everyday(lopsided) == 0  # 0.4 of the problems above difficulty 1
+    typed = task_conversations(400, 7, {"multiplication": 1.0}, 0.0, variations={"everyday_forms": 0.5})
+    assert 0.4 < everyday(typed) < 0.6 and unequal(typed) == 0

@@ -123,3 +123,22 @@ def test_unequal_operands_make_one_operand_shorter_on_either_side(name):
     assert draw(equal) == draw(FAMILIES[name])
     with pytest.raises(ValueError, match="unequal_share must be from 0 to 1"):
         families(1.5)
+
+
+@pytest.mark.parametrize("name", ["add_sub", "multiplication"])
+def test_everyday_forms_ask_the_same_problems_as_people_type_them(name):
+    """At a share of 1 every prompt is one of the everyday forms ('12+7', 'What's 25 times 40?'), each
+    form turns up, and the problem is the one the plain forms ask: same numbers, answer and key."""
+    typed, plain = families(everyday_forms=1.0)[name], FAMILIES[name]
+    rng, seen = random.Random(6), set()
+    for _ in range(300):
+        p = typed.sample(rng, 3)
+        op = "*" if name == "multiplication" else p.data[1]
+        matching = [f for f in typed.EVERYDAY_FORMS[op] if f.format(a=p.data[0], op=op, b=p.data[-1]) == p.prompt]
+        assert matching, p.prompt
+        seen.update(matching)
+        assert typed.check(p, p.answer) and plain.check(p, p.answer)
+    assert seen == {f for forms in typed.EVERYDAY_FORMS.values() for f in forms}
+    assert typed.sample(random.Random(9), 3).key == plain.sample(random.Random(9), 3).key
+    with pytest.raises(ValueError, match="everyday_share must be from 0 to 1"):
+        families(everyday_forms=-0.1)

@@ -8,7 +8,7 @@ import pytest
 from openweight import harmony
 from openweight.chat.harmony import SPECIAL_TOKENS
 from openweight.evaluate.tasks import Cell, distinct_problems, report, wilson_interval
-from openweight.tasks import FAMILIES
+from openweight.tasks import FAMILIES, families
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
 from openweight.tasks.traces import conversation
@@ -55,13 +55,18 @@ def test_eval_problems_are_distinct_and_a_small_space_gives_what_it_has():
     assert distinct_problems("multiplication", 500, seed=0) == mixed  # seeded
 
 
-def test_eval_can_ask_for_operands_of_unequal_length():
-    sums = distinct_problems("add_sub", 100, seed=0, difficulty=5, unequal_operands=True)
+def test_eval_can_ask_for_operands_of_unequal_length_and_everyday_forms():
+    sums = distinct_problems("add_sub", 100, seed=0, difficulty=5, variations=("unequal_operands",))
     assert len(sums) == 100 and all(p.held_out for p in sums)
     assert all(len({len(str(sums[i].data[0])), len(str(sums[i].data[2]))}) == 2 for i in range(100))
-    cell = Cell("add_sub", "high", 5, 100, 40, 100, 90.0, unequal_operands=True)
+    everyday = families(everyday_forms=1.0)["multiplication"].EVERYDAY_FORMS["*"]
+    products = distinct_problems("multiplication", 100, seed=0, variations=("everyday_forms",))
+    assert all(p.prompt in {f.format(a=p.data[0], b=p.data[1]) for f in everyday} for p in products)
+    both = ("unequal_operands", "everyday_forms")
+    cell = Cell("add_sub", "high", 5, 100, 40, 100, 90.0, variations=both)
     data, table = report([cell], "t")
-    assert data["cells"][0]["unequal_operands"] is True and "| add_sub, unequal operands | 5 | high |" in table
+    assert data["cells"][0]["variations"] == list(both)
+    assert "| add_sub, unequal operands, everyday forms | 5 | high |" in table
 
 
 def test_wilson_interval():

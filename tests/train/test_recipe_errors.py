@@ -55,6 +55,9 @@ def test_a_good_recipe_loads(tmp_path):
     (("tool_fraction=0.2,", "tool_fraction=0.2, unequal_operands=0.3,"), None),
     (("tool_fraction=0.2,", "tool_fraction=0.2, unequal_operands=1.5,"),
      "'SFT.unequal_operands' must be a number from 0 to 1, got 1.5"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, everyday_forms=0.25,"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, everyday_forms='some',"),
+     "'SFT.everyday_forms' must be a number from 0 to 1, got 'some'"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),

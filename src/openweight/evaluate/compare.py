@@ -2,8 +2,8 @@
 
     python -m openweight.evaluate.compare BEFORE/eval.json AFTER/eval.json [--out FOLDER]
 
-A cell is a family at one effort, difficulty, with or without the tool and operands of unequal
-length; cells only one report has are listed apart. A change counts as real when the two 95%
+A cell is a family at one effort, difficulty, with or without the tool, and with the variations of
+its problems (unequal operands, everyday forms); cells only one report has are listed apart. A change counts as real when the two 95%
 intervals do not overlap; the summary names the largest gain and the largest drop, which is what
 "GRPO raises one family by 10 points without lowering another by more than 2" asks.
 """
@@ -23,7 +23,7 @@ from .tasks import family_label
 def cell_key(cell: dict) -> tuple:
     """What makes two cells the same measurement (the number of problems may differ)."""
     return (cell["family"], cell["effort"], cell["difficulty"], cell.get("tool", False),
-            cell.get("unequal_operands", False))
+            tuple(cell.get("variations", ())))
 
 
 def compare(before: dict, after: dict) -> str:

@@ -43,7 +43,7 @@ class Cell:
     reasoning_tokens: float
     with_tool: bool = False
     by_level: dict[int, list[int]] = field(default_factory=dict)  # difficulty -> [correct, problems]
-    unequal_operands: bool = False
+    variations: tuple[str, ...] = ()  # of tasks.VARIATIONS, each applied to every problem
 
     @property
     def accuracy(self) -> float:
@@ -55,12 +55,13 @@ def task_prompt(problem, effort: str, tokenizer, with_tool: bool = False) -> lis
 
 
 def distinct_problems(family: str, count: int, seed: int, difficulty: int | None = None,
-                      unequal_operands: bool = False) -> list:
+                      variations: tuple[str, ...] = ()) -> list:
     """`count` different held-out problems (restatements count as one), or all there are: a small
-    space (1-digit products) runs out, and repeats would only weigh the same outcome twice. With
-    unequal_operands, sums and products have one operand shorter than the other (from difficulty 2)."""
+    space (1-digit products) runs out, and repeats would only weigh the same outcome twice. Each of
+    `variations` applies to every sum and product: 'unequal_operands', one operand shorter than the
+    other (from difficulty 2); 'everyday_forms', the prompt as people type it (tasks.families)."""
     rng = random.Random(f"{seed}:{family}:{difficulty}")
-    generator = families(1.0)[family] if unequal_operands else FAMILIES[family]
+    generator = families(**dict.fromkeys(variations, 1.0))[family]
     items, keys = [], set()
     for _ in range(50 * count):
         problem = generator.sample(rng, difficulty, split="test")
@@ -74,11 +75,11 @@ def distinct_problems(family: str, count: int, seed: int, difficulty: int | None
 
 def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
                   batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False,
-                  unequal_operands: bool = False) -> Cell:
+                  variations: tuple[str, ...] = ()) -> Cell:
     """Greedy replies to `problems` distinct held-out problems (distinct_problems) of one family at one
     effort. With the tool offered, a reply's calls to `calculate` are answered and the model goes on,
     within the same budget of `max_new_tokens` for everything it writes."""
-    items = distinct_problems(family, problems, seed, difficulty, unequal_operands)
+    items = distinct_problems(family, problems, seed, difficulty, variations)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
     by_level: dict[int, list[int]] = {}
@@ -91,7 +92,7 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
         level[0] += score.correct
         level[1] += 1
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
-                with_tool, dict(sorted(by_level.items())), unequal_operands)
+                with_tool, dict(sorted(by_level.items())), tuple(variations))
 
 
 def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
@@ -109,9 +110,9 @@ def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_ca
     return generate_all(lm.model, prompts, max_new_tokens, stops, max_batch=max_batch, resume=tool_answer)
 
 
-def family_label(family: str, unequal_operands: bool) -> str:
-    """A cell's family as reports name it: 'add_sub', or 'add_sub, unequal operands'."""
-    return f"{family}, unequal operands" if unequal_operands else family
+def family_label(family: str, variations: tuple[str, ...] | list[str]) -> str:
+    """A cell's family as reports name it: 'add_sub', or 'add_sub, unequal operands, everyday forms'."""
+    return ", ".join([family, *(v.replace("_", " ") for v in variations)])
 
 
 def report(cells: list[Cell], title: str) -> tuple[dict, str]:
@@ -122,7 +123,7 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
         rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
                      "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
                      "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool,
-                     "unequal_operands": c.unequal_operands,
+                     "variations": list(c.variations),
                      "by_difficulty": {str(level): {"problems": n, "accuracy": right / n}
                                        for level, (right, n) in c.by_level.items()}})
     lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n "
@@ -130,7 +131,7 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     for r in rows:
         tool = "calculate" if r["tool"] else "-"
         levels = " · ".join(f"{level}: {100 * v['accuracy']:.0f}%" for level, v in r["by_difficulty"].items())
-        lines.append(f"| {family_label(r['family'], r['unequal_operands'])} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
+        lines.append(f"| {family_label(r['family'], r['variations'])} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
                      f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
                      f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
@@ -153,10 +154,10 @@ def check_request(families: list[str], efforts: list[str], problems: int, diffic
 
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
              difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
-             with_tool: bool = False, unequal_operands: bool = False) -> str:
+             with_tool: bool = False, variations: tuple[str, ...] = ()) -> str:
     check_request(families, efforts, problems, difficulty)
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
-                           with_tool=with_tool, unequal_operands=unequal_operands)
+                           with_tool=with_tool, variations=variations)
              for f in families for e in efforts]
     return write_report(cells, title, out)
 

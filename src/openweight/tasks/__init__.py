@@ -7,13 +7,18 @@ from .linear import Linear
 from .sorting import Sorting
 
 
-def families(unequal_operands: float = 0.0) -> dict[str, Family]:
-    """Every family by name; in `unequal_operands` of the add_sub and multiplication problems one
-    operand is shorter than the other (arithmetic.TwoOperands), else both have `difficulty` digits."""
-    return {f.name: f for f in (AddSub(unequal_operands), Multiplication(unequal_operands), Linear(), Sorting(),
-                                Countdown())}
+# Ways to vary the add_sub and multiplication problems, each given as the share of problems it applies to.
+VARIATIONS = ("unequal_operands", "everyday_forms")
+
+
+def families(unequal_operands: float = 0.0, everyday_forms: float = 0.0) -> dict[str, Family]:
+    """Every family by name. In `unequal_operands` of the add_sub and multiplication problems one
+    operand is shorter than the other, else both have `difficulty` digits; in `everyday_forms` of them
+    the prompt is written as people type it ('12+7', 'What's 25 times 40?'; arithmetic.TwoOperands)."""
+    arithmetic = [family(unequal_operands, everyday_forms) for family in (AddSub, Multiplication)]
+    return {f.name: f for f in (*arithmetic, Linear(), Sorting(), Countdown())}
 
 
 FAMILIES: dict[str, Family] = families()
 
-__all__ = ["FAMILIES", "Family", "Problem", "families", "is_held_out"]
+__all__ = ["FAMILIES", "VARIATIONS", "Family", "Problem", "families", "is_held_out"]

@@ -10,15 +10,16 @@ from .traces import EFFORTS, conversation
 
 def task_conversations(count: int, seed: int | str, weights: dict[str, float], tool_fraction: float = 0.2,
                        split: str = "train", difficulty_weights: dict[str, list[float]] | None = None,
-                       unequal_operands: float = 0.0) -> list[list[dict]]:
+                       variations: dict[str, float] | None = None) -> list[list[dict]]:
     """`count` conversations: families drawn by `weights`, effort uniformly, and the calculate tool
     offered in `tool_fraction` of them. A family's difficulty is drawn by its `difficulty_weights`
-    (one weight per level from 1), uniformly if it has none; in `unequal_operands` of the arithmetic
-    problems one operand is shorter (tasks.families). The same seed gives the same conversations."""
+    (one weight per level from 1), uniformly if it has none; `variations` gives the share of the
+    arithmetic problems each of tasks.VARIATIONS applies to (tasks.families). The same seed gives
+    the same conversations."""
     rng = random.Random(seed)
     names = list(weights)
     difficulty_weights = difficulty_weights or {}
-    by_name = families(unequal_operands)
+    by_name = families(**(variations or {}))
     out = []
     for _ in range(count):
         family = by_name[rng.choices(names, [weights[n] for n in names])[0]]

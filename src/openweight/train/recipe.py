@@ -49,7 +49,7 @@ RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_F
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
-            {"difficulty_weights", "held_out_problems", "unequal_operands"}),
+            {"difficulty_weights", "held_out_problems", "unequal_operands", "everyday_forms"}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -91,9 +91,8 @@ def check_recipe(recipe: dict) -> None:
         raise RecipeError(f"MODEL: {e}") from None
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
-    unequal = recipe["SFT"].get("unequal_operands", 0.0)
-    settings.require(settings.is_number(unequal) and 0 <= unequal <= 1, "SFT.unequal_operands", "a number from 0 to 1",
-                     unequal)
+    for name, share in sft_variations(recipe["SFT"]).items():
+        settings.require(settings.is_number(share) and 0 <= share <= 1, f"SFT.{name}", "a number from 0 to 1", share)
     held_out = recipe["SFT"].get("held_out_problems", 0)
     settings.require(settings.is_int(held_out) and held_out >= 0, "SFT.held_out_problems", "an integer >= 0", held_out)
     grpo = recipe.get("GRPO")
@@ -160,14 +159,20 @@ def _check_difficulty_weights(weights, mixture: dict, families: dict) -> None:
                          f"{where}[{family!r}]", f"{top} weights >= 0 (levels 1 to {top}), not all 0", levels)
 
 
+def sft_variations(sft: dict) -> dict[str, float]:
+    """The shares of tasks.VARIATIONS an SFT section gives (SFT.unequal_operands, SFT.everyday_forms)."""
+    from ..tasks import VARIATIONS
+
+    return {name: sft[name] for name in VARIATIONS if name in sft}
+
+
 def sft_conversations(recipe: dict, count: int, seed: int | str) -> list[list[dict]]:
     """`count` conversations of the SFT mixture (tasks.dataset.task_conversations), drawn with `seed`."""
     from ..tasks.dataset import task_conversations
 
     sft = recipe["SFT"]
     return task_conversations(count, seed, sft["mixture"], sft["tool_fraction"],
-                              difficulty_weights=sft.get("difficulty_weights"),
-                              unequal_operands=sft.get("unequal_operands", 0.0))
+                              difficulty_weights=sft.get("difficulty_weights"), variations=sft_variations(sft))
 
 
 def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
@@ -201,7 +206,7 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
 def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]]:
     """SFT.held_out_problems held-out problems a family of SFT.mixture, as their traces at medium and
     high effort in turn, without the tool: what the SFT trainer scores every SFT.train.eval_every steps.
-    Operands are of equal length whatever SFT.unequal_operands, so runs with and without compare."""
+    The problems are the plain ones whatever the SFT variations, so runs with and without compare."""
     from ..tasks import FAMILIES
     from ..tasks.traces import conversation
 
