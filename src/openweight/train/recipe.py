@@ -21,6 +21,7 @@ from ..chat import harmony
 from ..config import ModelConfig
 from ..errors import ConfigError, RecipeError
 from ..model import Transformer
+from ..tasks import VARIATIONS
 from ..tokenizer import Tokenizer
 from . import settings
 from .data import Example
@@ -49,7 +50,7 @@ RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_F
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
-            {"difficulty_weights", "held_out_problems", "unequal_operands", "everyday_forms"}),
+            {"difficulty_weights", "held_out_problems", *VARIATIONS}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -161,8 +162,6 @@ def _check_difficulty_weights(weights, mixture: dict, families: dict) -> None:
 
 def sft_variations(sft: dict) -> dict[str, float]:
     """The shares of tasks.VARIATIONS an SFT section gives (SFT.unequal_operands, SFT.everyday_forms)."""
-    from ..tasks import VARIATIONS
-
     return {name: sft[name] for name in VARIATIONS if name in sft}
 
 
