@@ -3,9 +3,10 @@
     python -m openweight.evaluate.compare BEFORE/eval.json AFTER/eval.json [--out FOLDER]
 
 A cell is a family at one effort, difficulty, with or without the tool, and with the variations of
-its problems (unequal operands, everyday forms); cells only one report has are listed apart. A change counts as real when the two 95%
-intervals do not overlap; the summary names the largest gain and the largest drop, which is what
-"GRPO raises one family by 10 points without lowering another by more than 2" asks.
+its problems (unequal operands, everyday forms); cells only one report has are listed apart. A
+change counts as real when the two 95% intervals do not overlap; the summary names the largest gain
+and the largest drop, which is what "GRPO raises one family by 10 points without lowering another by
+more than 2" asks.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def compare(before: dict, after: dict) -> str:
     for side, keys in (("before", [k for k in old if k not in new]), ("after", [k for k in new if k not in old])):
         if keys:
             lines += ["", f"Only {side}: " + "; ".join(
-                f"{family_label(k[0], k[4])} at {k[1]} effort, difficulty {k[2] or 'mixed'}{', calculate' if k[3] else ''}"
+                f"{family_label(k[0], k[4])} at {k[1]} effort, difficulty {k[2] or 'mixed'}"
+                f"{', calculate' if k[3] else ''}"
                 for k in keys) + "."]
     return "\n".join(lines) + "\n"
 

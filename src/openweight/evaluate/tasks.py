@@ -131,7 +131,8 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
     for r in rows:
         tool = "calculate" if r["tool"] else "-"
         levels = " · ".join(f"{level}: {100 * v['accuracy']:.0f}%" for level, v in r["by_difficulty"].items())
-        lines.append(f"| {family_label(r['family'], r['variations'])} | {r['difficulty'] or 'mixed'} | {r['effort']} | {tool} | "
+        lines.append(f"| {family_label(r['family'], r['variations'])} | {r['difficulty'] or 'mixed'} | {r['effort']} "
+                     f"| {tool} | "
                      f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
                      f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
