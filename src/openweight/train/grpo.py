@@ -43,8 +43,8 @@ class GRPOConfig:
     temperature: float = 1.0
     variant: str = "grpo"  # "grpo", "dr_grpo" or "dapo"
     clip_low: float = 0.2
-    clip_high: float = 0.2  # DAPO raises it (0.28) so unlikely tokens can grow
-    kl_coef: float = 0.0  # > 0 keeps a frozen reference model and adds the k3 KL term
+    clip_high: float | None = None  # None: clip_low, or DAPO's 0.28 with variant="dapo" (unlikely tokens can grow)
+    kl_coef: float = 0.0  # > 0 keeps a frozen reference model, adds the k3 KL term and logs "kl"
     # > 0: every update also descends this times the supervised loss on up to `replay_batch` conversations
     # of the SFT data (InstructGPT's PPO-ptx), so what the rewards do not cover keeps what SFT taught;
     # a step whose groups DAPO all drops still makes its updates on them.
@@ -67,6 +67,8 @@ class GRPOConfig:
         settings.require(settings.is_int(self.group_size) and self.group_size >= 2, "group_size",
                          "an integer >= 2 (advantages compare the replies of a group)", self.group_size)
         settings.counts(self, "eval_every", "seed")
+        if self.clip_high is None:
+            self.clip_high = 0.28 if self.variant == "dapo" else self.clip_low
         settings.positive_numbers(self, "temperature", "clip", "clip_low", "clip_high")
         settings.non_negative_numbers(self, "lr", "kl_coef", "weight_decay", "replay_coef")
         settings.one_of(self, "variant", ("grpo", "dr_grpo", "dapo"))
@@ -151,7 +153,8 @@ def policy_gradient(model, rollouts: list[Rollout], old: list | None, ref: list 
         loss.backward()
         kl += stats["kl"] * int(mask.sum())
         clipped += stats["clip_fraction"] * int(mask.sum())
-    return {"kl": kl / tokens, "clip_fraction": clipped / tokens}, computed
+    measured = {"kl": kl / tokens} if ref else {}  # no reference model, no KL to log
+    return {**measured, "clip_fraction": clipped / tokens}, computed
 
 
 def replay_gradient(model, examples: list[Example], coef: float, pad_id: int, size: int) -> float:
@@ -261,7 +264,7 @@ def train_grpo(model, sample_prompts: Callable[[int, int], tuple[list, list[list
         if config.variant == "dapo":  # dynamic sampling: all-right or all-wrong groups teach nothing
             groups = [g for g, rs in zip(groups, rewards) if rs.max() > rs.min()]
         train_set = [r for g in groups for r in g]
-        stats = {"kl": 0.0, "clip_fraction": 0.0}
+        stats = {"clip_fraction": 0.0}
         replayed = replay(step) if config.replay_coef > 0 else []
         if config.replay_coef > 0 and not replayed:
             raise ValueError(f"GRPO replay gave no examples at step {step} (replay_coef is {config.replay_coef})")
