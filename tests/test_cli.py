@@ -70,6 +70,7 @@ def test_info_reports_config_and_counts(make_hf_model, tmp_path):
     (("eval", "--effort", "low,extreme"), "unknown reasoning effort 'extreme'"),
     (("eval", "--tasks", "sorting", "--difficulty", "9"), "difficulty 9 is out of range for sorting (1 to 4)"),
     (("eval", "--problems", "0"), "problems must be at least 1, got 0"),
+    (("eval", "--max-new-tokens", "-5"), "max_new_tokens must be at least 1, got -5"),
 ])
 def test_errors_are_one_line_not_tracebacks(args, message):
     out = run(*args)

@@ -35,7 +35,8 @@ def main() -> None:
     lm = openweight.load(args.model)
     cells = [evaluate_cell(lm, family, effort, args.problems, difficulty=difficulty, with_tool=tool)
              for family, effort, difficulty, tool in TARGET_CELLS]
-    print(write_report(cells, f"{args.model}: the target cells, {args.problems} held-out problems each", args.out))
+    print(write_report(cells, f"{args.model}: the target cells, {args.problems} held-out problems each", args.out,
+                       asked=args.problems))
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def evaluate(args) -> None:
     from .tasks import VARIATIONS
 
     tasks, efforts = args.tasks.split(","), args.effort.split(",")
-    check_request(tasks, efforts, args.problems, args.difficulty)  # before the model loads
+    check_request(tasks, efforts, args.problems, args.difficulty, args.max_new_tokens)  # before the model loads
     lm = load(args.model, args.dtype, args.quantize, kv_cache_dtype=args.kv_cache_dtype)
     table = run_eval(lm, tasks, efforts, args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,

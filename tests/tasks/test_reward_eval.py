@@ -7,7 +7,7 @@ import pytest
 
 from openweight import harmony
 from openweight.chat.harmony import SPECIAL_TOKENS
-from openweight.evaluate.tasks import Cell, distinct_problems, report, wilson_interval
+from openweight.evaluate.tasks import Cell, applied_variations, distinct_problems, report, wilson_interval
 from openweight.tasks import FAMILIES, families
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
@@ -67,6 +67,20 @@ def test_eval_can_ask_for_operands_of_unequal_length_and_everyday_forms():
     data, table = report([cell], "t")
     assert data["cells"][0]["variations"] == list(both)
     assert "| add_sub, unequal operands, everyday forms | 5 | high |" in table
+
+
+def test_a_cell_names_only_the_variations_that_change_its_problems():
+    both = ("unequal_operands", "everyday_forms")
+    assert applied_variations("multiplication", both, None) == both
+    assert applied_variations("add_sub", both, 1) == ("everyday_forms",)  # 1 digit has no shorter operand
+    assert all(applied_variations(family, both, None) == () for family in ("linear", "sorting", "countdown"))
+
+
+def test_the_table_says_which_cells_hold_fewer_problems_than_asked():
+    cells = [Cell("multiplication", "high", 1, 7, 7, 7, 20.0), Cell("add_sub", "high", 1, 500, 490, 500, 20.0)]
+    _, table = report(cells, "t", asked=500)
+    assert table.rstrip().endswith("asked for in: multiplication at high effort (7).")
+    assert "Fewer" not in report(cells[1:], "t", asked=500)[1]
 
 
 def test_wilson_interval():

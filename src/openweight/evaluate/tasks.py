@@ -78,7 +78,9 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
                   variations: tuple[str, ...] = ()) -> Cell:
     """Greedy replies to `problems` distinct held-out problems (distinct_problems) of one family at one
     effort. With the tool offered, a reply's calls to `calculate` are answered and the model goes on,
-    within the same budget of `max_new_tokens` for everything it writes."""
+    within the same budget of `max_new_tokens` for everything it writes. The cell names only the
+    variations that change its problems."""
+    variations = applied_variations(family, variations, difficulty)
     items = distinct_problems(family, problems, seed, difficulty, variations)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = 0
@@ -93,6 +95,13 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
         level[1] += 1
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
                 with_tool, dict(sorted(by_level.items())), tuple(variations))
+
+
+def applied_variations(family: str, variations: tuple[str, ...], difficulty: int | None) -> tuple[str, ...]:
+    """Those of `variations` that change the problems of `family` at `difficulty`: none of linear,
+    sorting or Countdown, and no shorter operand at 1 digit."""
+    return tuple(v for v in variations if v in FAMILIES[family].variations
+                 and not (v == "unequal_operands" and difficulty == 1))
 
 
 def replies_with_tools(lm, prompts: list[list[int]], max_new_tokens: int, max_calls: int = 4,
@@ -115,8 +124,8 @@ def family_label(family: str, variations: tuple[str, ...] | list[str]) -> str:
     return ", ".join([family, *(v.replace("_", " ") for v in variations)])
 
 
-def report(cells: list[Cell], title: str) -> tuple[dict, str]:
-    """(JSON-ready dict, markdown table)."""
+def report(cells: list[Cell], title: str, asked: int | None = None) -> tuple[dict, str]:
+    """(JSON-ready dict, markdown table); the table notes the cells with fewer problems than `asked`."""
     rows = []
     for c in cells:
         low, high = wilson_interval(c.correct, c.problems)
@@ -135,10 +144,15 @@ def report(cells: list[Cell], title: str) -> tuple[dict, str]:
                      f"| {tool} | "
                      f"{100 * r['accuracy']:.1f}% ({100 * r['ci95'][0]:.1f}–{100 * r['ci95'][1]:.1f}) | "
                      f"{r['reasoning_tokens']:.0f} | {r['problems']} | {levels if r['difficulty'] is None else '-'} |")
+    short = [f"{family_label(c.family, c.variations)} at {c.effort} effort ({c.problems})" for c in cells
+             if asked is not None and c.problems < asked]
+    if short:
+        lines += ["", f"Fewer distinct held-out problems exist than the {asked} asked for in: {'; '.join(short)}."]
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
 
 
-def check_request(families: list[str], efforts: list[str], problems: int, difficulty: int | None) -> None:
+def check_request(families: list[str], efforts: list[str], problems: int, difficulty: int | None,
+                  max_new_tokens: int = 1024) -> None:
     """Refuse an evaluation that cannot run, before any model is loaded."""
     for family in families:
         if family not in FAMILIES:
@@ -151,21 +165,23 @@ def check_request(families: list[str], efforts: list[str], problems: int, diffic
             raise TaskError(f"unknown reasoning effort {effort!r} (known: {', '.join(EFFORTS)})")
     if problems < 1:
         raise TaskError(f"problems must be at least 1, got {problems}")
+    if max_new_tokens < 1:
+        raise TaskError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
 
 
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
              difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
              with_tool: bool = False, variations: tuple[str, ...] = ()) -> str:
-    check_request(families, efforts, problems, difficulty)
+    check_request(families, efforts, problems, difficulty, max_new_tokens)
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
                            with_tool=with_tool, variations=variations)
              for f in families for e in efforts]
-    return write_report(cells, title, out)
+    return write_report(cells, title, out, asked=problems)
 
 
-def write_report(cells: list[Cell], title: str, out: Path) -> str:
+def write_report(cells: list[Cell], title: str, out: Path, asked: int | None = None) -> str:
     """out/eval.json and out/eval.md (report); returns the markdown table."""
-    data, table = report(cells, title)
+    data, table = report(cells, title, asked)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "eval.json", json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / "eval.md", table)

@@ -1,6 +1,6 @@
 """Verifiable reasoning tasks: generators with a held-out split, and exact checkers."""
 
-from .arithmetic import AddSub, Multiplication
+from .arithmetic import AddSub, Multiplication, TwoOperands
 from .base import Family, Problem, is_held_out
 from .countdown import Countdown
 from .linear import Linear
@@ -8,7 +8,7 @@ from .sorting import Sorting
 
 
 # Ways to vary the add_sub and multiplication problems, each given as the share of problems it applies to.
-VARIATIONS = ("unequal_operands", "everyday_forms")
+VARIATIONS = TwoOperands.variations
 
 
 def families(unequal_operands: float = 0.0, everyday_forms: float = 0.0) -> dict[str, Family]:

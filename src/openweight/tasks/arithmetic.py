@@ -19,6 +19,7 @@ class TwoOperands(Family):
 
     FORMS: dict[str, tuple[str, ...]]
     EVERYDAY_FORMS: dict[str, tuple[str, ...]]
+    variations = ("unequal_operands", "everyday_forms")  # the two shares, as a recipe and eval name them
 
     def __init__(self, unequal_share: float = 0.0, everyday_share: float = 0.0):
         for name, share in (("unequal_share", unequal_share), ("everyday_share", everyday_share)):
@@ -38,6 +39,9 @@ class TwoOperands(Family):
         # As above: no draw at a share of 0.
         everyday = self.everyday_share and rng.random() < self.everyday_share
         return rng.choice((self.EVERYDAY_FORMS if everyday else self.FORMS)[op]).format(a=a, op=op, b=b)
+
+    def check(self, problem: Problem, reply: str) -> bool:
+        return last_integer(reply) == int(problem.answer)
 
 
 class AddSub(TwoOperands):
@@ -64,9 +68,6 @@ class AddSub(TwoOperands):
         key = (min(a, b), op, max(a, b)) if op == "+" else (a, op, b)
         return Problem(self.name, self.prompt(rng, a, op, b), str(result), (a, op, b), difficulty, key)
 
-    def check(self, problem: Problem, reply: str) -> bool:
-        return last_integer(reply) == int(problem.answer)
-
 
 class Multiplication(TwoOperands):
     """'What is 123 * 456?' -> the product; difficulty d multiplies two d-digit numbers (TwoOperands:
@@ -82,6 +83,3 @@ class Multiplication(TwoOperands):
         a_digits, b_digits = self.operand_digits(rng, difficulty)
         a, b = max(number(rng, a_digits), 2), max(number(rng, b_digits), 2)
         return Problem(self.name, self.prompt(rng, a, "*", b), str(a * b), (a, b), difficulty, (min(a, b), max(a, b)))
-
-    def check(self, problem: Problem, reply: str) -> bool:
-        return last_integer(reply) == int(problem.answer)

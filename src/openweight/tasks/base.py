@@ -53,6 +53,7 @@ class Family:
 
     name: str
     max_difficulty: int
+    variations: tuple[str, ...] = ()  # those of tasks.VARIATIONS that change this family's problems
 
     def make(self, rng: random.Random, difficulty: int) -> Problem:
         raise NotImplementedError
