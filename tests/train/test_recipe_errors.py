@@ -58,6 +58,10 @@ def test_a_good_recipe_loads(tmp_path):
     (("tool_fraction=0.2,", "tool_fraction=0.2, everyday_forms=0.25,"), None),
     (("tool_fraction=0.2,", "tool_fraction=0.2, everyday_forms='some',"),
      "'SFT.everyday_forms' must be a number from 0 to 1, got 'some'"),
+    (("examples=48", "examples=0"), "'SFT.examples' must be a positive integer, got 0"),
+    (("max_tokens=400", "max_tokens='many'"), "'SFT.max_tokens' must be a positive integer, got 'many'"),
+    (("tool_fraction=0.2,", "tool_fraction='x',"), "'SFT.tool_fraction' must be a number from 0 to 1, got 'x'"),
+    (("SEED = 3", "SEED = 3\nSTEPS = 5000 // STEPS_PER_HOUR"), "recipe.py, line 3: NameError: name 'STEPS_PER_HOUR'"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),
@@ -77,7 +81,7 @@ def test_each_mistake_is_named(tmp_path, change, named):
         return
     with pytest.raises(RecipeError) as caught:
         load_recipe(path)
-    assert str(caught.value).startswith(f"{path}: ") and named in str(caught.value)
+    assert str(caught.value).startswith(str(path)) and named in str(caught.value)
 
 
 def test_the_command_fails_at_once_with_the_message_and_writes_nothing(tmp_path, capsys):

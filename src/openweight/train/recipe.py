@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import runpy
+import traceback
 from pathlib import Path
 
 import torch
@@ -39,6 +40,10 @@ def load_recipe(path: str | Path) -> dict:
         recipe = runpy.run_path(str(path))
     except SyntaxError as e:
         raise RecipeError(f"{path}, line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # the recipe's own code failed as it ran: name its line, not runpy's
+        lines = [frame.lineno for frame in traceback.extract_tb(e.__traceback__) if frame.filename == str(path)]
+        where = f", line {lines[-1]}" if lines else ""
+        raise RecipeError(f"{path}{where}: {type(e).__name__}: {e}") from None
     try:
         check_recipe(recipe)
     except (RecipeError, ConfigError) as e:
@@ -90,6 +95,12 @@ def check_recipe(recipe: dict) -> None:
         ModelConfig.from_dict({**recipe["MODEL"], "vocab_size": recipe["TOKENIZER"]["vocab_size"]})
     except (ConfigError, TypeError) as e:
         raise RecipeError(f"MODEL: {e}") from None
+    for key in ("examples", "max_tokens"):
+        value = recipe["SFT"][key]
+        settings.require(settings.is_int(value) and value >= 1, f"SFT.{key}", "a positive integer", value)
+    fraction = recipe["SFT"]["tool_fraction"]
+    settings.require(settings.is_number(fraction) and 0 <= fraction <= 1, "SFT.tool_fraction", "a number from 0 to 1",
+                     fraction)
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
     for name, share in sft_variations(recipe["SFT"]).items():
