@@ -92,6 +92,12 @@ def test_countdown_checker_is_strict():
     assert not family.check(p, "__import__('os')")
     assert evaluate("7 / 2 * 2") == (7, [7, 2, 2])
     assert evaluate("1 / 0") is None and evaluate("2 ** 3") is None and evaluate("1.5 + 1") is None
+    assert evaluate("0x19 * 6") is None and evaluate("2_5 * 6") is None  # decimal numbers only
+
+
+def test_an_expression_too_deep_to_evaluate_is_refused_not_raised():
+    assert evaluate("1 + " * 5000 + "1") is None
+    assert evaluate("(" * 1000 + "1" + ")" * 1000) is None
 
 
 def test_numbers_are_read_with_or_without_thousands_separators():

@@ -122,6 +122,7 @@ def test_calculate_is_exact_and_explains_bad_input():
     assert calculate("1234 * 5678") == "7006652"
     assert calculate("(7 - 3) / 6") == "2/3"
     assert calculate("2 ** 10").startswith("error:") and calculate("1/0").startswith("error:")
+    assert calculate("1+" * 5000 + "1").startswith("error:")
 
 
 def test_a_tool_call_is_answered_as_the_trained_conversation_continues(tokenizer):

@@ -18,10 +18,12 @@ _OPS = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lamb
 
 
 def evaluate(expression: str) -> tuple[Fraction, list[int]] | None:
-    """(exact value, numbers used) of an arithmetic expression, or None if it is not one."""
+    """(exact value, numbers used) of an arithmetic expression of decimal integers, or None if it is
+    not one (nested too deep to parse included)."""
+    text = expression.replace("×", "*").replace("÷", "/")
     try:
-        tree = ast.parse(expression.replace("×", "*").replace("÷", "/"), mode="eval").body
-    except SyntaxError:
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     used: list[int] = []
 
@@ -31,14 +33,15 @@ def evaluate(expression: str) -> tuple[Fraction, list[int]] | None:
             if isinstance(node.op, ast.Div) and right == 0:
                 raise ZeroDivisionError
             return _OPS[type(node.op)](left, right)
-        if isinstance(node, ast.Constant) and type(node.value) is int:
+        if isinstance(node, ast.Constant) and type(node.value) is int \
+                and ast.get_source_segment(text, node).isdecimal():  # 25, not 0x19 or 2_5
             used.append(node.value)
             return Fraction(node.value)
         raise ValueError("not + - * / on integers")
 
     try:
         return walk(tree), used
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, RecursionError):
         return None
 
 
