@@ -256,3 +256,39 @@ def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     with pytest.raises(ValueError, match="autocast"):
         train(model, examples(), TrainConfig(steps=31, autocast="int8", progress=False), tmp_path)
+
+
+
+def _six_steps(folder: Path, device: str | None) -> tuple[list[float], torch.nn.Module]:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_run import CONFIG, examples, held_out
+
+    from openweight.train.init import init_weights
+    from openweight.train.trainer import TrainConfig, train
+
+    model = init_weights(Transformer(ModelConfig.from_dict(CONFIG)), seed=0)
+    config = TrainConfig(steps=6, batch_size=4, lr=1e-2, warmup=1, eval_every=3, device=device, progress=False,
+                         plot=False)
+    return [r["loss"] for r in train(model, examples(), config, folder, held_out=held_out())], model
+
+
+def test_the_run_trains_on_the_device_it_is_given_and_records_it(tmp_path):
+    from openweight.errors import RecipeError
+    from openweight.train.trainer import TrainConfig
+
+    curve, model = _six_steps(tmp_path, "cpu")
+    assert curve[-1] < curve[0] and next(model.parameters()).device.type == "cpu"
+    assert json.loads((tmp_path / "train_config.json").read_text())["device"] == "cpu"
+    with pytest.raises(RecipeError, match="'device' must be None or a torch device name"):
+        TrainConfig(steps=1, device="gpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+def test_by_default_a_run_trains_on_the_gpu_and_follows_the_cpu_curve(tmp_path):
+    """The same 6 steps, held-out scoring included, on the GPU and on the CPU: one loss curve up to
+    the kernels' rounding."""
+    cpu_curve, _ = _six_steps(tmp_path / "cpu", "cpu")
+    gpu_curve, model = _six_steps(tmp_path / "gpu", None)
+    assert next(model.parameters()).device.type == "cuda"
+    assert json.loads((tmp_path / "gpu" / "train_config.json").read_text())["device"].startswith("cuda")
+    assert gpu_curve == pytest.approx(cpu_curve, rel=1e-3)

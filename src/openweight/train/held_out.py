@@ -23,21 +23,22 @@ def held_out_metrics(net: torch.nn.Module, sets: dict[str, list[Example]], batch
     sums are added up; a set's last examples beyond a multiple of the world size are left out."""
     was_training = net.training
     net.eval()  # no QK-clip tracking of these logits
+    device = next(net.parameters()).device
     out = {}
     for name, examples in sets.items():
         ordered = sorted(examples[: len(examples) - len(examples) % world], key=lambda e: len(e.ids))
         mine = ordered[rank::world]  # alike lengths together: little padding
-        sums = torch.zeros(3, dtype=torch.float64)  # summed loss, learnt tokens, examples all right
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # summed loss, learnt tokens, examples all right
         for i in range(0, len(mine), batch_size):
-            inputs, targets = collate(mine[i: i + batch_size], pad_id)  # [b, t] each
+            inputs, targets = (t.to(device) for t in collate(mine[i: i + batch_size], pad_id))  # [b, t] each
             learnt = targets != -100
             with precision:
                 logits = net(inputs, logits_at=learnt).float()  # [n, vocab]
             wanted = targets[learnt]  # [n]
-            misses = torch.zeros(len(inputs)).index_add_(
+            misses = torch.zeros(len(inputs), device=device).index_add_(
                 0, learnt.nonzero()[:, 0], (logits.argmax(-1) != wanted).float())  # [b]
             sums += torch.tensor([F.cross_entropy(logits, wanted, reduction="sum").item(),
-                                  float(learnt.sum()), float((misses == 0).sum())], dtype=torch.float64)
+                                  float(learnt.sum()), float((misses == 0).sum())], dtype=torch.float64, device=device)
         if world > 1:
             dist.all_reduce(sums)
         out[f"heldout_{name}_loss"] = (sums[0] / max(sums[1].item(), 1)).item()

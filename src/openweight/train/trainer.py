@@ -52,6 +52,9 @@ class TrainConfig:
     # "bfloat16": matmuls in bf16, weights and optimizer state in fp32; "auto": bfloat16 where the
     # hardware multiplies it (a GPU with bf16, a CPU with AVX512-BF16 or AMX), else None
     autocast: str | None = None
+    # None: this process's GPU where there is one (under torchrun, LOCAL_RANK's), else the CPU;
+    # or a torch device name ("cpu", "cuda:1")
+    device: str | None = None
     progress: bool = True
     plot: bool = True  # curves.png beside metrics.jsonl at the end
 
@@ -70,6 +73,28 @@ class TrainConfig:
         settings.one_of(self, "autocast", (None, "bfloat16", "float16", "auto"))
         if self.qk_clip is not None:
             settings.positive_numbers(self, "qk_clip")
+        if self.device is not None:
+            settings.require(_is_device(self.device), "device", "None or a torch device name ('cpu', 'cuda:0')",
+                             self.device)
+
+
+def _is_device(name) -> bool:
+    """Whether `name` is the name of a torch device ('cpu', 'cuda:1')."""
+    if not isinstance(name, str):
+        return False
+    try:
+        torch.device(name)
+    except RuntimeError:
+        return False
+    return True
+
+
+def training_device(setting: str | None) -> torch.device:
+    """Where a run trains: the setting, or by default the GPU join_distributed gave this process (one
+    a process under torchrun) where there is one, else the CPU."""
+    if setting is not None:
+        return torch.device(setting)
+    return torch.device("cuda", torch.cuda.current_device()) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def resolve_autocast(setting: str | None, device: torch.device) -> str | None:
@@ -102,7 +127,11 @@ def _autocast(dtype: str | None, device: torch.device):
 def join_distributed() -> tuple[int, int]:
     """(rank, world size): under torchrun, join its process group (once); else (0, 1)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))  # one GPU a process
+            dist.init_process_group("nccl")
+        else:
+            dist.init_process_group("gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
@@ -116,11 +145,11 @@ def close_distributed() -> None:
         dist.destroy_process_group()
 
 
-def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
+def _wrap(model: torch.nn.Module, kind: str, world: int, device: torch.device) -> torch.nn.Module:
     if world == 1:
         return model
     if kind == "ddp":
-        return torch.nn.parallel.DistributedDataParallel(model)
+        return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     from torch.distributed.fsdp import fully_shard  # kind == "fsdp": TrainConfig admits no other
 
     for layer in model.model.layers:
@@ -130,7 +159,8 @@ def _wrap(model: torch.nn.Module, kind: str, world: int) -> torch.nn.Module:
 
 def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, out_dir: str | Path,
           pad_id: int = 0, held_out: dict[str, list[Example]] | None = None) -> list[dict]:
-    """Train `model` in place; resume from out_dir's checkpoint if there is one. Returns this run's metrics.
+    """Train `model` in place, moved to the run's device (TrainConfig.device); resume from out_dir's
+    checkpoint if there is one. Returns this run's metrics.
 
     held_out: named sets scored every config.eval_every steps and at the end (held_out.held_out_metrics);
     scoring them leaves the training itself unchanged, weights and all."""
@@ -139,8 +169,9 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
     rank, world = join_distributed()
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    model.train().requires_grad_(True)
-    net = _wrap(model, config.distributed, world)
+    device = training_device(config.device)
+    model.to(device).train().requires_grad_(True)
+    net = _wrap(model, config.distributed, world, device)
     optimizers = build_optimizers(model, config.optimizer, config.lr, config.weight_decay)
     peak = [[group["lr"] for group in o.param_groups] for o in optimizers]
     start = load_checkpoint(out, model, optimizers)
@@ -148,12 +179,11 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         start_tracking(model)
     batches = Batches(examples, config.batch_size, config.accumulation, config.seed, pad_id,
                       window=config.length_window * config.batch_size * config.accumulation * world)
-    device = next(model.parameters()).device
     autocast = resolve_autocast(config.autocast, device)
     metrics_path = out / "metrics.jsonl"
     if rank == 0:
         keep_metrics_before(metrics_path, start)
-        ran = {**asdict(config), "autocast": autocast}  # what "auto" became on this machine
+        ran = {**asdict(config), "autocast": autocast, "device": str(device)}  # what the defaults became here
         (out / "train_config.json").write_text(json.dumps(ran, indent=2) + "\n")
     progress = _Progress(config.steps, start) if config.progress and rank == 0 else None
     history, began = [], time.perf_counter()
@@ -168,9 +198,10 @@ def train(model: torch.nn.Module, examples: list[Example], config: TrainConfig, 
         # Every rank knows the step's whole batch, so each divides by the same global token count.
         step_examples = batches.step_examples(step, world)
         learnt = sum(sum(e.mask[1:]) for e in step_examples)
-        total_loss = torch.zeros(())
+        total_loss = torch.zeros((), device=device)
         micro = batches.micro_batches(step, rank, world)
         for i, (inputs, targets) in enumerate(micro):
+            inputs, targets = inputs.to(device), targets.to(device)
             sync = i == len(micro) - 1
             context = net.no_sync() if world > 1 and config.distributed == "ddp" and not sync \
                 else nullcontext()
