@@ -51,7 +51,8 @@ GRPO = dict(
                micro_batch=128, checkpoint_every=4, eval_every=8, replay_coef=1.0, replay_batch=16),
 )
 
-# Where the finished model goes (bfloat16 weights): the built-in model `openweight.load()` uses.
-EXPORT = "src/openweight/builtin/openweight-mini"
+# Where the finished model goes (bfloat16 weights), from this file's folder: the built-in model
+# `openweight.load()` uses.
+EXPORT = "../src/openweight/builtin/openweight-mini"
 # Which stage's model is shipped (README, "openweight-mini": SFT beside SFT + GRPO).
 EXPORT_FROM = "grpo"

@@ -36,10 +36,12 @@ def test_the_recipe_rerun_gives_the_same_weights(tmp_path):
     digests = []
     for run in ("first", "second"):
         recipe = tmp_path / f"{run}.py"
-        recipe.write_text(RECIPE.format(export=tmp_path / run / "export"))
+        # The second names its export from the recipe's folder, not from where the command runs.
+        recipe.write_text(RECIPE.format(export=tmp_path / run / "export" if run == "first" else f"{run}/export"))
         out = subprocess.run([sys.executable, "-m", "openweight.cli", "train", str(recipe), "--out",
                               str(tmp_path / run)], capture_output=True, text=True, timeout=600)
         assert out.returncode == 0, out.stderr[-2000:]
+        assert f"to {tmp_path / run / 'export'} in bfloat16" in out.stdout
         records = [json.loads(line) for line in (tmp_path / run / "grpo" / "metrics.jsonl").read_text().splitlines()]
         assert len(records) == 2 and all(r["replay_loss"] > 0 for r in records)
         sft = [json.loads(line) for line in (tmp_path / run / "sft" / "metrics.jsonl").read_text().splitlines()]

@@ -268,8 +268,6 @@ def run_sft(recipe: dict, out: Path) -> Path:
 
 def run_grpo(recipe: dict, out: Path) -> Path:
     """Reinforcement learning from the SFT model on task rewards; export to out/grpo/model."""
-    import random
-
     from .. import load
     from ..api import LM
     from ..evaluate.tasks import evaluate_cell, task_prompt
@@ -334,23 +332,27 @@ def run_grpo(recipe: dict, out: Path) -> Path:
     return out / "grpo" / "model"
 
 
-def export(recipe: dict, out: Path, stage: str, destination: Path) -> None:
+def export(out: Path, stage: str, destination: Path) -> None:
     """The built-in model: weights in bfloat16 (half the bytes; loaded back to float32)."""
     from .. import load
 
     lm = load(out / stage / "model")
     lm.model.to(torch.bfloat16)
     lm.save(destination)
+    print(f"exported {out / stage / 'model'} to {destination} in bfloat16 (in a git checkout, "
+          f"`git checkout -- {destination}` brings back the committed model)")
 
 
 STAGES = ("tokenizer", "sft", "grpo", "export", "all")
 
 
 def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
+    """Run the recipe at `path` into the run folder `out`: every stage, or one of STAGES. A stage that
+    finished is not run again; one that was killed resumes from its last checkpoint."""
+    if stage not in STAGES:
+        raise RecipeError(f"unknown stage {stage!r} ({', '.join(STAGES)})")
     recipe, out = load_recipe(path), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r} ({', '.join(STAGES)})")
     rank, world = join_distributed()
     if rank == 0 and stage in ("tokenizer", "sft", "all"):
         train_tokenizer(recipe, out)
@@ -366,4 +368,4 @@ def run(path: str | Path, out: str | Path, stage: str = "all") -> None:
         run_grpo(recipe, out)
     if stage in ("export", "all") and "EXPORT" in recipe:
         last = "grpo" if (out / "grpo" / "model" / "config.json").exists() else "sft"
-        export(recipe, out, recipe.get("EXPORT_FROM", last), Path(recipe["EXPORT"]))
+        export(out, recipe.get("EXPORT_FROM", last), Path(path).parent / recipe["EXPORT"])  # EXPORT: from the recipe
