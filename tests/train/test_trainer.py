@@ -254,8 +254,9 @@ def test_bf16_autocast_learns_and_keeps_fp32_weights(tmp_path):
     curve = [r["loss"] for r in train(model, examples(), config, tmp_path)]
     assert curve[-1] < 0.6 * curve[0]
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    with pytest.raises(ValueError, match="autocast"):
-        train(model, examples(), TrainConfig(steps=31, autocast="int8", progress=False), tmp_path)
+    for unsupported in ("int8", "float16"):
+        with pytest.raises(ValueError, match="autocast"):
+            train(model, examples(), TrainConfig(steps=31, autocast=unsupported, progress=False), tmp_path)
 
 
 

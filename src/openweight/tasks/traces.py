@@ -13,6 +13,7 @@ import re
 
 from .base import Problem
 from .countdown import evaluate
+from .linear import term
 from .steps import add, compare, divide, multiply_digit, subtract
 from .tools import CALCULATE
 
@@ -97,7 +98,7 @@ def _signed_sum(p: int, q: int) -> tuple[list[str], int]:
 
 def _linear(p: Problem, effort: str) -> str:
     a, b, c = p.data
-    ax = "x" if a == 1 else "-x" if a == -1 else f"{a}x"
+    ax = term(a)
     lines = [f"{ax} {_signed(b)} = {c}" if b else f"{ax} = {c}"] if effort == "high" else []
     if b:
         steps, rhs = _signed_sum(c, -b)

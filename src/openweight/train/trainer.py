@@ -70,7 +70,8 @@ class TrainConfig:
         settings.one_of(self, "schedule", ("cosine", "wsd"))
         settings.one_of(self, "optimizer", ("adamw", "muon"))
         settings.one_of(self, "distributed", ("ddp", "fsdp"))
-        settings.one_of(self, "autocast", (None, "bfloat16", "float16", "auto"))
+        # No float16: its gradients underflow without a loss scaler, which bf16's range makes needless.
+        settings.one_of(self, "autocast", (None, "bfloat16", "auto"))
         if self.qk_clip is not None:
             settings.positive_numbers(self, "qk_clip")
         if self.device is not None:
