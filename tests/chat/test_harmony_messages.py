@@ -66,6 +66,20 @@ def test_training_mask_marks_exactly_what_the_assistant_writes():
     assert ids[: len(prompt)] == prompt and not any(mask[: len(prompt)])
 
 
+def test_a_content_part_marked_not_to_learn_is_shown_but_not_learnt():
+    """A trace with a deliberate slip: the slip is in the text the model reads, not in what it learns."""
+    parts = [{"type": "text", "text": "2+2=4\n"}, {"type": "text", "text": "4*3=13\n", "learn": False},
+             {"type": "text", "text": "13-12=1, not 0: a slip. 4*3=12"}]
+    conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "channel": "analysis", "content": parts},
+                    {"role": "assistant", "channel": "final", "content": "12"}]
+    ids, mask = harmony.render_ids(conversation, TOKENIZER, for_training=True)
+    plain = [*conversation[:1], {**conversation[1], "content": "".join(p["text"] for p in parts)}, conversation[2]]
+    assert harmony.render(conversation, for_training=True) == harmony.render(plain, for_training=True)
+    learnt = TOKENIZER.decode([t for t, m in zip(ids, mask) if m])
+    assert learnt == ("<|channel|>analysis<|message|>2+2=4\n13-12=1, not 0: a slip. 4*3=12<|end|>"
+                      "<|start|>assistant<|channel|>final<|message|>12<|return|>")
+
+
 @pytest.mark.parametrize("messages,message", [
     ([{"role": "wizard", "content": "x"}], "unknown role 'wizard'"),
     ([{"role": "system", "reasoning_effort": "extreme"}], "reasoning_effort"),

@@ -7,7 +7,9 @@ Accepted dicts (harmony's extras are plain keys):
   prompt: it becomes the developer message's instructions.
 - developer: `instructions` (or `content`) and `tools` (OpenAI function tools).
 - user: `content`, a string or a list of {"type": "text", "text": ...} parts.
-- assistant: harmony form (`content` with `channel`, `recipient`, `content_type`), or OpenAI form:
+- assistant: harmony form (`content` with `channel`, `recipient`, `content_type`; a content part
+  {"type": "text", "text": ..., "learn": False} is rendered for training but not learnt, e.g. a
+  deliberate slip in a trace that the text then catches), or OpenAI form:
   `reasoning_content`/`reasoning` (analysis), `tool_calls` (commentary calls to functions.NAME),
   `content` (the final answer, or a preamble when there are tool calls).
 - tool: `content` with `name` (or the `tool_call_id` of an earlier call); author functions.NAME.
@@ -39,6 +41,7 @@ class HarmonyMessage:
     content_type: str | None = None
     system: dict[str, Any] | None = None  # the settings of a system message
     developer: dict[str, Any] | None = None  # instructions and tool namespaces of a developer message
+    unlearnt: frozenset[int] = frozenset()  # content pieces that training shows but does not learn
 
     @property
     def text(self) -> str:
@@ -61,6 +64,13 @@ def _text_parts(content: Any, where: str) -> list[str]:
                 raise GenerationError(f"{where}: content parts must be text, got {part!r}")
         return parts
     raise GenerationError(f"{where}: content must be a string or a list of text parts")
+
+
+def _unlearnt_parts(content: Any) -> frozenset[int]:
+    """The indices of content parts marked {"learn": False}."""
+    if not isinstance(content, list):
+        return frozenset()
+    return frozenset(i for i, part in enumerate(content) if isinstance(part, dict) and part.get("learn") is False)
 
 
 def function_tool(tool: dict, where: str) -> dict:
@@ -157,7 +167,7 @@ def _assistant(m: dict, where: str, call_names: dict[str, str]) -> list[HarmonyM
     if "channel" in m or "recipient" in m:  # already one harmony message
         return [HarmonyMessage("assistant", _text_parts(m.get("content"), where), name=m.get("name"),
                                channel=m.get("channel"), recipient=m.get("recipient"),
-                               content_type=m.get("content_type"))]
+                               content_type=m.get("content_type"), unlearnt=_unlearnt_parts(m.get("content")))]
     out = []
     reasoning = m.get("reasoning_content") or m.get("reasoning")
     if reasoning:

@@ -20,6 +20,7 @@ class Segment:
     text: str
     special: bool = False
     train: bool = False
+    learnable: bool = True  # False: shown in training, never learnt (HarmonyMessage.unlearnt)
 
 
 def system_body(settings: dict, has_function_tools: bool) -> str:
@@ -86,7 +87,7 @@ def message_segments(m: HarmonyMessage, has_function_tools: bool) -> list[Segmen
         segs.append(Segment(system_body(m.system, has_function_tools)))
     elif m.developer is not None:
         segs.append(Segment(developer_body(m.developer)))
-    segs += [Segment(piece) for piece in m.content]
+    segs += [Segment(piece, learnable=i not in m.unlearnt) for i, piece in enumerate(m.content)]
     ends_in_call = m.role == "assistant" and m.recipient is not None
     segs.append(Segment("<|call|>" if ends_in_call else "<|end|>", True))
     return segs
@@ -126,7 +127,7 @@ def conversation_segments(messages: list[dict] | list[HarmonyMessage], *, for_tr
             # model writes everything after it, including the headers of its later messages.
             first = 2 if previous_role != "assistant" else 0
             for seg in message[first:]:
-                seg.train = True
+                seg.train = seg.learnable
         segs += message
         previous_role = m.role
     if for_training:
