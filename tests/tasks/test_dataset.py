@@ -40,3 +40,14 @@ def test_the_shares_of_variations_reach_the_conversations():
     assert 0.2 < unequal(lopsided) < 0.4 and everyday(lopsided) == 0  # 0.4 of the problems above difficulty 1
     typed = task_conversations(400, 7, {"multiplication": 1.0}, 0.0, variations={"everyday_forms": 0.5})
     assert 0.4 < everyday(typed) < 0.6 and unequal(typed) == 0
+
+
+def test_the_share_of_caught_slips_reaches_the_high_effort_traces():
+    plain = task_conversations(300, 7, {"add_sub": 1.0}, 0.0)
+    assert task_conversations(300, 7, {"add_sub": 1.0}, 0.0, caught_slips=None) == plain
+    checked = task_conversations(300, 7, {"add_sub": 1.0}, 0.0, caught_slips=0.5)
+    high = [c for c in checked if c[0]["reasoning_effort"] == "high"]
+    slipped = [c for c in checked if isinstance(c[-2]["content"], list)]
+    assert set(map(id, slipped)) <= set(map(id, high)) and 0.35 < len(slipped) / len(high) < 0.65
+    assert all("should give" in "".join(p["text"] for p in c[-2]["content"]) if c in slipped
+               else "should give" in c[-2]["content"] for c in high)

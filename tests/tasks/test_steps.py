@@ -5,6 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from openweight.tasks.step_check import check_steps
 from openweight.tasks.steps import add, compare, divide, multiply_digit, subtract
 
 numbers = st.integers(0, 10**9)
@@ -55,3 +56,20 @@ def test_compare_reads_from_the_left_until_the_digits_differ(a, b):
         assert pairs[0] == [str(a), str(b)]
         assert all(x[1:] == x2 and y[1:] == y2 for (x, y), (x2, y2) in zip(pairs, pairs[1:]))
         assert parts[-1].endswith(f"{pairs[-1][0][0]}{sign}{pairs[-1][1][0]}")
+
+
+@given(numbers, numbers, st.integers(0, 9), st.sampled_from([-2, -1, 1, 2]))
+def test_a_slip_falsifies_its_own_line_only_and_the_lines_after_go_on_from_it(a, b, line, off):
+    big, small = max(a, b), min(a, b)
+    for work, right in ((lambda slip: add(a, b, slip), a + b), (lambda slip: subtract(big, small, slip), big - small),
+                        (lambda slip: divide(big, small % 97 + 2, slip)[:2], big // (small % 97 + 2))):
+        correct, _ = work(None)
+        lines, result = work((line, off))
+        if line >= len(correct):  # no such line: no slip
+            assert (lines, result) == (correct, right)
+            continue
+        assert result != right and int(so_far(lines[-1])) == result and result >= 0
+        check = check_steps("\n".join(lines))
+        assert check.first_wrong == len("\n".join(lines[:line])) + (line > 0)  # the slipped line is the first wrong
+        assert check_steps("\n".join(lines[line + 1:])).first_wrong is None  # and the rest follow from it
+        assert lines[:line] == correct[:line]

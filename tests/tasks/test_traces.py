@@ -1,13 +1,19 @@
 """Every trace reaches the right answer through steps that are themselves right, at every effort."""
 
 import random
+from pathlib import Path
 
 import pytest
+
+import openweight
 
 from openweight import harmony
 from openweight.tasks import FAMILIES, families
 from openweight.tasks.step_check import check_steps
 from openweight.tasks.traces import EFFORTS, conversation
+from openweight.tokenizer import Tokenizer
+
+TOKENIZER = Tokenizer.from_folder(Path(openweight.__file__).parent / "builtin" / "openweight-mini")
 
 def steps_checked(text: str) -> int:
     """How many arithmetic equalities the text writes; fails on a false one."""
@@ -70,3 +76,32 @@ def test_a_product_of_unequal_factors_multiplies_the_longer_by_each_digit_of_the
     big = next(p for p in (families(1.0)["multiplication"].sample(rng, 4) for _ in range(200))
                if min(len(str(n)) for n in p.data) == 3)
     assert any(m.get("recipient") == "functions.calculate" for m in conversation(big, "high", rng, with_tool=True))
+
+
+@pytest.mark.parametrize("name", ["add_sub", "linear"])
+def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name):
+    """With caught_slips, high effort works the inverse out in full. A trace that slips shows the slip
+    in a part that is not learnt; its check says so and the work is done again, right this time."""
+    family, rng = FAMILIES[name], random.Random(6)
+    slipped = 0
+    for level in range(1, family.max_difficulty + 1):
+        for _ in range(15):
+            problem = family.sample(rng, level)
+            for share in (0.0, 1.0):
+                messages = conversation(problem, "high", rng, caught_slips=share)
+                content, final = messages[-2]["content"], messages[-1]["content"]
+                assert family.check(problem, final)
+                text = content if isinstance(content, str) else "".join(part["text"] for part in content)
+                assert text.endswith("Correct.")  # the last check holds
+                if isinstance(content, str):  # no slip: every step right
+                    assert "slip" not in content and steps_checked(content) > 0
+                    continue
+                slipped += 1
+                assert share == 1.0 and [part.get("learn", True) for part in content] == [True, False, True]
+                assert content[1]["text"].count("\n") == 1  # one line, and the slip is its only false step
+                assert check_steps(text).first_wrong == len(content[0]["text"])
+                assert steps_checked(content[2]["text"]) > 0 and text.count(": a slip") == 1
+                ids, mask = harmony.render_ids(messages, TOKENIZER, for_training=True)
+                learnt = TOKENIZER.decode([t for t, m in zip(ids, mask) if m])
+                assert content[1]["text"] not in learnt and content[2]["text"] in learnt
+    assert slipped > 20  # all but equations with x alone (nothing to divide) and the odd 1-digit sum

@@ -62,6 +62,9 @@ def test_a_good_recipe_loads(tmp_path):
     (("max_tokens=400", "max_tokens='many'"), "'SFT.max_tokens' must be a positive integer, got 'many'"),
     (("tool_fraction=0.2,", "tool_fraction='x',"), "'SFT.tool_fraction' must be a number from 0 to 1, got 'x'"),
     (("SEED = 3", "SEED = 3\nSTEPS = 5000 // STEPS_PER_HOUR"), "recipe.py, line 3: NameError: name 'STEPS_PER_HOUR'"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, caught_slips=0.3,"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, caught_slips=-0.1,"),
+     "'SFT.caught_slips' must be a number from 0 to 1, got -0.1"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),

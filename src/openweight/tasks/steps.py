@@ -10,6 +10,10 @@ operator or a colon, and it ends with the digits of the result found so far:
 A model that only has to look at the line above never has to count positions inside a long number,
 which is what a few-million-parameter transformer gets wrong. The same layout serves addition,
 subtraction (with borrows), multiplication by a digit and long division.
+
+With `slip=(line, off)` they write a slip as a model makes one, for traces that catch it: that line's
+result is off by `off` (by -off where `off` would take it out of range), the lines after it go on
+from it, and the result returned is the one written.
 """
 
 from __future__ import annotations
@@ -20,29 +24,37 @@ def _rest(digits: str) -> str:
     return digits[:-1]
 
 
-def add(a: int, b: int) -> tuple[list[str], int]:
+def _slipped(value: int, line: int, slip: tuple[int, int] | None, low: int, high: int) -> int:
+    """`value`, or on the slip's line value + off (value - off if that leaves low..high)."""
+    if slip is None or slip[0] != line:
+        return value
+    return value + slip[1] if low <= value + slip[1] <= high else value - slip[1]
+
+
+def add(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
     """Lines adding two non-negative integers from the right, and the sum."""
     xs, ys, carry, so_far, lines = str(a), str(b), 0, "", []
     while xs or ys:
         x, y = int(xs[-1]) if xs else 0, int(ys[-1]) if ys else 0
-        total = x + y + carry
+        total = _slipped(x + y + carry, len(lines), slip, 0, 19)
         last = len(xs) <= 1 and len(ys) <= 1
         so_far = (str(total) if last else str(total % 10)) + so_far
         lines.append(f"{xs or 0}+{ys or 0}{f' c{carry}' if carry else ''}: {x}+{y}{f'+{carry}' if carry else ''}"
                      f"={total}; {so_far}")
         carry, xs, ys = total // 10, _rest(xs), _rest(ys)
-    return lines, a + b
+    return lines, int(so_far)
 
 
-def subtract(a: int, b: int) -> tuple[list[str], int]:
-    """Lines subtracting b from a (a >= b >= 0) from the right with borrows, and the difference."""
+def subtract(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
+    """Lines subtracting b from a (a >= b >= 0) from the right with borrows, and the difference (a
+    slip on the last line keeps it >= 0)."""
     if not a >= b >= 0:
         raise ValueError(f"subtract needs a >= b >= 0, got {a} and {b}")
     xs, ys, borrow, so_far, lines = str(a), str(b), 0, "", []
     while xs:
         x, y = int(xs[-1]), int(ys[-1]) if ys else 0
         expr = f"{x}-{y}{f'-{borrow}' if borrow else ''}"
-        value = x - y - borrow
+        value = _slipped(x - y - borrow, len(lines), slip, 0 if len(xs) == 1 else -10, 9)
         head = f"{xs}-{ys or 0}{f' b{borrow}' if borrow else ''}: "
         if value < 0:
             so_far = str(value + 10) + so_far
@@ -51,7 +63,7 @@ def subtract(a: int, b: int) -> tuple[list[str], int]:
             so_far = str(value) + so_far
             lines.append(f"{head}{expr}={value}; {so_far}")
         borrow, xs, ys = int(value < 0), _rest(xs), _rest(ys)
-    return lines, a - b
+    return lines, int(so_far)
 
 
 def compare(a: int, b: int) -> str:
@@ -87,11 +99,12 @@ def multiply_digit(a: int, d: int) -> tuple[list[str], int]:
     return lines, a * d
 
 
-def divide(n: int, d: int) -> tuple[list[str], int, int]:
+def divide(n: int, d: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int, int]:
     """Lines of long division of n >= 0 by d > 0 from the left, the quotient and the remainder.
 
     Each line takes the next digit after the remainder so far: '90 r18: 189=21*9+0; 009' reads
-    'digits left 90, remainder 18: 189 is 21*9 + 0, quotient so far 009'.
+    'digits left 90, remainder 18: 189 is 21*9 + 0, quotient so far 009'. A slip writes a wrong
+    quotient digit with the right remainder.
     """
     if n < 0 or d <= 0:
         raise ValueError(f"divide needs n >= 0 and d > 0, got {n} and {d}")
@@ -99,7 +112,8 @@ def divide(n: int, d: int) -> tuple[list[str], int, int]:
     while digits:
         current = remainder * 10 + int(digits[0])
         q, remainder_next = divmod(current, d)
+        q = _slipped(q, len(lines), slip, 0, 9)
         quotient += str(q)
         lines.append(f"{digits} r{remainder}: {current}={d}*{q}+{remainder_next}; {quotient}")
         remainder, digits = remainder_next, digits[1:]
-    return lines, n // d, n % d
+    return lines, int(quotient), remainder

@@ -24,12 +24,12 @@ EFFORTS = ("low", "medium", "high")
 TOOL_FROM_DIGITS = 3  # with the tool offered, products whose shorter factor has 3 digits or more go to it
 
 
-def _difference(a: int, b: int) -> tuple[list[str], int]:
+def _difference(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
     """Lines computing a - b for non-negative a and b: which is larger first, then the subtraction."""
     if a >= b:
-        lines, value = subtract(a, b)
+        lines, value = subtract(a, b, slip)
         return [compare(a, b), *lines], value
-    lines, value = subtract(b, a)
+    lines, value = subtract(b, a, slip)
     return [compare(a, b), f"so {a}-{b} is -({b}-{a}):", *lines], -value
 
 
@@ -54,12 +54,65 @@ def _add_sub(p: Problem, effort: str) -> str:
                       f"So {a} {op} {b} = {result}.", _units_check(a, op, b, result)])
 
 
+def _slipping(work, rng: random.Random) -> tuple[list[str], int, int]:
+    """work(slip) -> (lines, result): the lines with one slip at a random line, the slipped result,
+    and the index of the line that slipped."""
+    right, value = work(None)
+    while True:
+        lines, slipped = work((rng.randrange(len(right)), rng.choice((-2, -1, 1, 2))))
+        if slipped != value:  # every slip changes the result; this only makes sure
+            wrong = next(i for i, (x, y) in enumerate(zip(lines, right)) if x != y)
+            return lines, slipped, wrong
+
+
+def _checked_add_sub(p: Problem, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
+    """High effort with the inverse operation as the check ((a + b) - b gives a back; (a - b) + b
+    gives a): in `slips` of the traces the working slips once, the check finds it, and the working
+    is done again. Lines as (text, learnt): the slipped line is not learnt."""
+    a, op, b = p.data
+    work = (lambda slip: add(a, b, slip)) if op == "+" else (lambda slip: _difference(a, b, slip))
+    header = f"{a} {op} {b}, digit by digit from the right (result so far after ';'):"
+    out = [(header, True)]
+    if rng.random() < slips:
+        lines, wrong, at = _slipping(work, rng)
+        out += [(line, i != at) for i, line in enumerate(lines)]
+        out += [(line, True) for line in _inverse_check(a, op, b, wrong)]
+    lines, result = work(None)
+    out += [(line, True) for line in lines]
+    out += [(line, True) for line in _inverse_check(a, op, b, result)]
+    return out
+
+
+def _inverse_check(a: int, op: str, b: int, result: int) -> list[str]:
+    """The result, the inverse operation worked out, and whether it gives a back. The result is not
+    written 'a op b = result', which would be a false step where the work slipped."""
+    inverse = "-" if op == "+" else "+"
+    lines, back = _signed_sum(result, -b if op == "+" else b)
+    verdict = "as it should. Correct." if back == a else f"not {a}: a slip above. Again, digit by digit:"
+    return [f"So {a} {op} {b} comes to {result}.", f"Check: {result} {inverse} {b} should give {a}:", *lines,
+            f"{result} {inverse} {b} = {back}, {verdict}"]
+
+
 def _multiplication(p: Problem, effort: str) -> str:
     a, b = p.data
     high = effort == "high"
-    top, by = (b, a) if len(str(a)) < len(str(b)) else (a, b)  # the longer number times each digit of the other
+    top, by = _factors(a, b)
     lines = [f"{a} * {b}: multiply {top} by each digit of {by}, from the right, and add up."] if high else []
-    rest, total = str(by), 0
+    steps, total = _long_product(top, by)
+    lines += [*steps, f"So {a} * {b} = {total}."]
+    if high:
+        lines.append(_units_check(a, "*", b, total))
+    return "\n".join(lines)
+
+
+def _factors(a: int, b: int) -> tuple[int, int]:
+    """(top, by): the longer number is multiplied by each digit of the other."""
+    return (b, a) if len(str(a)) < len(str(b)) else (a, b)
+
+
+def _long_product(top: int, by: int) -> tuple[list[str], int]:
+    """Lines multiplying top by each digit of `by` from the right and adding up, and the product."""
+    lines, rest, total = [], str(by), 0
     for shift in range(len(str(by))):
         d = int(rest[-1])
         rest, zeros = rest[:-1], f", then {shift} zero{'s' if shift > 1 else ''}" if shift else ""
@@ -74,10 +127,7 @@ def _multiplication(p: Problem, effort: str) -> str:
             steps, _ = add(total, shifted)
             lines += [*steps, f"{total} + {shifted} = {total + shifted}"]
         total += shifted
-    lines.append(f"So {a} * {b} = {total}.")
-    if high:
-        lines.append(_units_check(a, "*", b, total))
-    return "\n".join(lines)
+    return lines, total
 
 
 def _signed(n: int) -> str:
@@ -98,25 +148,61 @@ def _signed_sum(p: int, q: int) -> tuple[list[str], int]:
 
 def _linear(p: Problem, effort: str) -> str:
     a, b, c = p.data
-    ax = term(a)
-    lines = [f"{ax} {_signed(b)} = {c}" if b else f"{ax} = {c}"] if effort == "high" else []
-    if b:
-        steps, rhs = _signed_sum(c, -b)
-        lines += [f"{ax} = {c} {_signed(-b)}", *steps, f"{ax} = {rhs}"]
-    else:
-        rhs = c
+    lines, rhs = _isolate(a, b, c, effort == "high")
     if abs(a) == 1:
         x = rhs * a
         lines.append(f"x = {x}")
     else:
-        steps, quotient, _ = divide(abs(rhs), abs(a))
-        x = quotient if (rhs >= 0) == (a > 0) else -quotient
-        sign = "" if (rhs >= 0) == (a > 0) or rhs == 0 else ", and the signs differ, so x is negative"
-        lines += [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x = {x}"]
+        steps, x = _divide_out(a, rhs)
+        lines += steps
     if effort == "high":
         lines.append(f"Check: {abs(a) % 10}*{abs(x) % 10}={(abs(a) % 10) * (abs(x) % 10)} ends in "
                      f"{abs(a * x) % 10}, like {abs(rhs)}. Correct.")
     return "\n".join(lines)
+
+
+def _isolate(a: int, b: int, c: int, restate: bool) -> tuple[list[str], int]:
+    """Lines taking b to the other side of a x + b = c (the equation restated first if asked), and c - b."""
+    lines = [f"{term(a)} {_signed(b)} = {c}" if b else f"{term(a)} = {c}"] if restate else []
+    if not b:
+        return lines, c
+    steps, rhs = _signed_sum(c, -b)
+    return [*lines, f"{term(a)} = {c} {_signed(-b)}", *steps, f"{term(a)} = {rhs}"], rhs
+
+
+def _divide_out(a: int, rhs: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
+    """Lines solving a x = rhs by long division (|a| >= 2), and x."""
+    steps, quotient, _ = divide(abs(rhs), abs(a), slip)
+    x = quotient if (rhs >= 0) == (a > 0) else -quotient
+    sign = "" if (rhs >= 0) == (a > 0) or rhs == 0 else ", and the signs differ, so x is negative"
+    return [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x = {x}"], x
+
+
+def _checked_linear(p: Problem, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
+    """High effort with the check worked out in full, a times x multiplied back: in `slips` of the
+    traces the division slips once, the check finds it, and the division is done again. Lines as
+    (text, learnt): the slipped line is not learnt."""
+    a, b, c = p.data
+    lines, rhs = _isolate(a, b, c, restate=True)
+    out = [(line, True) for line in lines]
+    if abs(a) == 1:
+        x = rhs * a
+        return [*out, (f"x = {x}", True), (f"Check: {term(a)} with x = {x} is {rhs}. Correct.", True)]
+    if rng.random() < slips:
+        steps, wrong, at = _slipping(lambda slip: _divide_out(a, rhs, slip), rng)
+        out += [(line, i != at) for i, line in enumerate(steps)]
+        out += [(line, True) for line in _product_check(a, wrong, rhs)]
+    steps, x = _divide_out(a, rhs)
+    return out + [(line, True) for line in [*steps, *_product_check(a, x, rhs)]]
+
+
+def _product_check(a: int, x: int, rhs: int) -> list[str]:
+    """a * x multiplied out (sizes first, then the sign), and whether it gives rhs."""
+    top, by = _factors(abs(a), abs(x))
+    steps, size = _long_product(top, by) if abs(x) > 1 else ([], abs(a) * abs(x))
+    value = size if (a > 0) == (x >= 0) else -size
+    verdict = "as it should. Correct." if value == rhs else f"not {rhs}: a slip in the division. Again:"
+    return [f"Check: {a} * {x} should be {rhs}:", *steps, f"{a} * {x} = {value}, {verdict}"]
 
 
 def _sorting(p: Problem, effort: str) -> str:
@@ -181,16 +267,39 @@ def _expression_steps(expression: str) -> list[str]:
     return steps
 
 
-def reasoning(problem: Problem, effort: str, rng: random.Random) -> str:
-    """The analysis-channel text for a problem at an effort."""
+CHECKED = {"add_sub": _checked_add_sub, "linear": _checked_linear}  # families with the checked forms
+
+
+def reasoning(problem: Problem, effort: str, rng: random.Random,
+              caught_slips: float | None = None) -> str | list[dict]:
+    """The analysis-channel content for a problem at an effort: its text. With `caught_slips` (a share
+    from 0 to 1), high-effort sums, differences and linear equations check their result in full, and
+    that share of them slip once, catch it and work again: text parts, the slip not learnt."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, got {effort!r}")
     if effort == "low":
         return "Answer directly."
+    if caught_slips is not None and effort == "high" and problem.family in CHECKED:
+        return _content(CHECKED[problem.family](problem, rng, caught_slips))
     work = {"add_sub": _add_sub, "multiplication": _multiplication, "linear": _linear, "sorting": _sorting}
     if problem.family == "countdown":
         return _countdown(problem, effort, rng)
     return work[problem.family](problem, effort)
+
+
+def _content(lines: list[tuple[str, bool]]) -> str | list[dict]:
+    """Lines (text, learnt) as message content: one string if all are learnt, else text parts, each
+    run of lines alike in being learnt one part ending in its newline, so that no token spans two."""
+    if all(learnt for _, learnt in lines):
+        return "\n".join(text for text, _ in lines)
+    parts: list[dict] = []
+    for i, (text, learnt) in enumerate(lines):
+        text += "\n" if i < len(lines) - 1 else ""
+        if parts and parts[-1].get("learn", True) == learnt:
+            parts[-1]["text"] += text
+        else:
+            parts.append({"type": "text", "text": text} if learnt else {"type": "text", "text": text, "learn": False})
+    return parts
 
 
 def prompt_messages(problem: Problem, effort: str, with_tool: bool = False,
@@ -221,8 +330,10 @@ def _for_the_tool(problem: Problem) -> bool:
     return problem.family == "multiplication" and min(len(str(n)) for n in problem.data) >= TOOL_FROM_DIGITS
 
 
-def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False) -> list[dict]:
-    """A whole harmony conversation teaching the problem: prompt, reasoning, (tool use,) final answer."""
+def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False,
+                 caught_slips: float | None = None) -> list[dict]:
+    """A whole harmony conversation teaching the problem: prompt, reasoning (`caught_slips`: see
+    reasoning), (tool use,) final answer."""
     messages = prompt_messages(problem, effort, with_tool, rng)
     if with_tool and _for_the_tool(problem):
         a, b = problem.data
@@ -235,6 +346,7 @@ def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: b
             {"role": "assistant", "channel": "analysis", "content": f"The tool says {expression} = {problem.answer}."},
         ]
     else:
-        messages.append({"role": "assistant", "channel": "analysis", "content": reasoning(problem, effort, rng)})
+        messages.append({"role": "assistant", "channel": "analysis",
+                         "content": reasoning(problem, effort, rng, caught_slips)})
     messages.append({"role": "assistant", "channel": "final", "content": problem.answer})
     return messages

@@ -55,7 +55,7 @@ RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_F
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
-            {"difficulty_weights", "held_out_problems", *VARIATIONS}),
+            {"difficulty_weights", "held_out_problems", "caught_slips", *VARIATIONS}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -103,7 +103,8 @@ def check_recipe(recipe: dict) -> None:
                      fraction)
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
-    for name, share in sft_variations(recipe["SFT"]).items():
+    shares = {**sft_variations(recipe["SFT"]), "caught_slips": recipe["SFT"].get("caught_slips", 0)}
+    for name, share in shares.items():
         settings.require(settings.is_number(share) and 0 <= share <= 1, f"SFT.{name}", "a number from 0 to 1", share)
     held_out = recipe["SFT"].get("held_out_problems", 0)
     settings.require(settings.is_int(held_out) and held_out >= 0, "SFT.held_out_problems", "an integer >= 0", held_out)
@@ -182,7 +183,8 @@ def sft_conversations(recipe: dict, count: int, seed: int | str) -> list[list[di
 
     sft = recipe["SFT"]
     return task_conversations(count, seed, sft["mixture"], sft["tool_fraction"],
-                              difficulty_weights=sft.get("difficulty_weights"), variations=sft_variations(sft))
+                              difficulty_weights=sft.get("difficulty_weights"), variations=sft_variations(sft),
+                              caught_slips=sft.get("caught_slips"))
 
 
 def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
