@@ -78,3 +78,19 @@ def test_the_recipe_under_torchrun_trains_sft_on_every_process_and_the_rest_on_o
     assert max((weights[0][k] - weights[1][k]).abs().max().item() for k in weights[0]) < 1e-5
     assert len((tmp_path / "two" / "grpo" / "metrics.jsonl").read_text().splitlines()) == 2  # written once
     assert (tmp_path / "two" / "export" / "model.safetensors").exists()
+
+
+
+def test_held_out_traces_take_the_checked_forms_the_recipe_teaches_without_a_slip():
+    from openweight.registry import BUILT_IN
+    from openweight.tokenizer import Tokenizer
+    from openweight.train.recipe import held_out_sets, load_recipe
+
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "openweight_mini.py")
+    tokenizer = Tokenizer.from_folder(BUILT_IN["openweight-mini"])
+    recipe["SFT"].update(held_out_problems=20, caught_slips=0.5)
+    for family in ("add_sub", "linear"):
+        high = held_out_sets(recipe, tokenizer)[family][1::2]  # medium and high in turn
+        texts = [tokenizer.decode(e.ids) for e in high]
+        assert all("Check: " in t and " should " in t and ": a slip" not in t for t in texts)
+        assert all(all(e.mask[e.mask.index(True):]) for e in high)  # all of the reply learnt

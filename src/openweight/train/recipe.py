@@ -217,19 +217,21 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
 
 def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]]:
     """SFT.held_out_problems held-out problems a family of SFT.mixture, as their traces at medium and
-    high effort in turn, without the tool: what the SFT trainer scores every SFT.train.eval_every steps.
+    high effort in turn, without the tool, in the trace forms SFT teaches (with SFT.caught_slips,
+    the checked ones without a slip): what the SFT trainer scores every SFT.train.eval_every steps.
     The problems are the plain ones whatever the SFT variations, so runs with and without compare."""
     from ..tasks import FAMILIES
     from ..tasks.traces import conversation
 
     count = recipe["SFT"].get("held_out_problems", 0)
+    checked = 0.0 if "caught_slips" in recipe["SFT"] else None  # the checked forms, never a slip
     sets = {}
     for family in recipe["SFT"]["mixture"] if count else ():
         rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
         sets[family] = []
         for i in range(count):
             problem = FAMILIES[family].sample(rng, split="test")
-            messages = conversation(problem, ("medium", "high")[i % 2], rng)
+            messages = conversation(problem, ("medium", "high")[i % 2], rng, caught_slips=checked)
             sets[family].append(Example(*harmony.render_ids(messages, tokenizer, for_training=True)))
     return sets
 
