@@ -11,7 +11,7 @@ from openweight.evaluate.tasks import Cell, applied_variations, distinct_problem
 from openweight.tasks import FAMILIES, families
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
-from openweight.tasks.traces import conversation
+from openweight.tasks.traces import SLIP_FOUND, conversation
 from openweight.tokenizer import Tokenizer
 
 
@@ -81,6 +81,24 @@ def test_the_table_says_which_cells_hold_fewer_problems_than_asked():
     _, table = report(cells, "t", asked=500)
     assert table.rstrip().endswith("asked for in: multiplication at high effort (7).")
     assert "Fewer" not in report(cells[1:], "t", asked=500)[1]
+
+
+def test_the_table_counts_the_replies_that_caught_a_slip():
+    cells = [Cell("add_sub", "high", None, 500, 480, 500, 400.0, slips_caught=30, right_after_catch=26),
+             Cell("linear", "high", None, 500, 300, 500, 400.0)]
+    data, table = report(cells, "t")
+    assert [(c["slips_caught"], c["right_after_catch"]) for c in data["cells"]] == [(30, 26), (0, 0)]
+    assert table.rstrip().endswith("worked again: add_sub at high effort 30 (26 then right).")
+
+
+def test_a_reply_that_catches_its_slip_is_counted(tokenizer):
+    rng = random.Random(2)
+    problem = FAMILIES["add_sub"].sample(rng, 6)
+    messages = conversation(problem, "high", rng, caught_slips=1.0)
+    score = score_reply(problem, reply_ids(messages, tokenizer), tokenizer)
+    assert score.correct and SLIP_FOUND in score.reasoning
+    plain = conversation(problem, "high", rng, caught_slips=0.0)
+    assert SLIP_FOUND not in score_reply(problem, reply_ids(plain, tokenizer), tokenizer).reasoning
 
 
 def test_wilson_interval():

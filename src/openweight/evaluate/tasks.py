@@ -18,7 +18,7 @@ from ..errors import TaskError
 from ..tasks import FAMILIES, families
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
-from ..tasks.traces import EFFORTS, prompt_messages
+from ..tasks.traces import EFFORTS, SLIP_FOUND, prompt_messages
 from ..weights.atomic import atomic_write_text
 
 
@@ -44,6 +44,8 @@ class Cell:
     with_tool: bool = False
     by_level: dict[int, list[int]] = field(default_factory=dict)  # difficulty -> [correct, problems]
     variations: tuple[str, ...] = ()  # of tasks.VARIATIONS, each applied to every problem
+    slips_caught: int = 0  # replies whose check found a slip and worked again (traces.SLIP_FOUND)
+    right_after_catch: int = 0  # of those, the ones that ended right
 
     @property
     def accuracy(self) -> float:
@@ -83,18 +85,21 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
     variations = applied_variations(family, variations, difficulty)
     items = distinct_problems(family, problems, seed, difficulty, variations)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
-    correct = formed = reasoning = 0
+    correct = formed = reasoning = caught = caught_right = 0
     by_level: dict[int, list[int]] = {}
     for problem, reply in zip(items, replies_with_tools(lm, prompts, max_new_tokens, max_batch=batch_size)):
         score = score_reply(problem, reply, lm.tokenizer)
         correct += score.correct
         formed += score.well_formed
         reasoning += score.reasoning_tokens
+        if SLIP_FOUND in score.reasoning:
+            caught += 1
+            caught_right += score.correct
         level = by_level.setdefault(problem.difficulty, [0, 0])
         level[0] += score.correct
         level[1] += 1
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
-                with_tool, dict(sorted(by_level.items())), tuple(variations))
+                with_tool, dict(sorted(by_level.items())), tuple(variations), caught, caught_right)
 
 
 def applied_variations(family: str, variations: tuple[str, ...], difficulty: int | None) -> tuple[str, ...]:
@@ -132,7 +137,8 @@ def report(cells: list[Cell], title: str, asked: int | None = None) -> tuple[dic
         rows.append({"family": c.family, "effort": c.effort, "difficulty": c.difficulty, "problems": c.problems,
                      "accuracy": c.accuracy, "ci95": [low, high], "well_formed": c.well_formed / c.problems,
                      "reasoning_tokens": c.reasoning_tokens, "tool": c.with_tool,
-                     "variations": list(c.variations),
+                     "variations": list(c.variations), "slips_caught": c.slips_caught,
+                     "right_after_catch": c.right_after_catch,
                      "by_difficulty": {str(level): {"problems": n, "accuracy": right / n}
                                        for level, (right, n) in c.by_level.items()}})
     lines = [f"### {title}", "", "| family | difficulty | effort | tool | accuracy (95% CI) | reasoning tokens | n "
@@ -148,6 +154,10 @@ def report(cells: list[Cell], title: str, asked: int | None = None) -> tuple[dic
              if asked is not None and c.problems < asked]
     if short:
         lines += ["", f"Fewer distinct held-out problems exist than the {asked} asked for in: {'; '.join(short)}."]
+    caught = [f"{family_label(c.family, c.variations)} at {c.effort} effort {c.slips_caught} "
+              f"({c.right_after_catch} then right)" for c in cells if c.slips_caught]
+    if caught:
+        lines += ["", f"Replies whose check found a slip and worked again: {'; '.join(caught)}."]
     return {"title": title, "cells": rows}, "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,7 @@ class Score:
     well_formed: bool  # ends with a final message closed by <|return|>, nothing malformed (analysis optional)
     reasoning_tokens: int
     answer: str
+    reasoning: str = ""  # the analysis channel's text
 
 
 def score_reply(problem: Problem, reply: list[int], tokenizer) -> Score:
@@ -32,8 +33,9 @@ def score_reply(problem: Problem, reply: list[int], tokenizer) -> Score:
     answer = finals[-1].content if finals else ""
     well_formed = (bool(finals) and all(m.error is None for m in messages) and finals[-1].end == "<|return|>"
                    and messages[-1] is finals[-1])
+    reasoning = "".join(m.content for m in messages if m.channel == "analysis")
     return Score(FAMILIES[problem.family].check(problem, answer) if finals else False, well_formed,
-                 analysis_tokens, answer)
+                 analysis_tokens, answer, reasoning)
 
 
 def task_reward(score: Score, format_weight: float = 0.1) -> float:

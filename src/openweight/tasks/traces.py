@@ -22,6 +22,7 @@ INSTRUCTIONS = ("You are a helpful assistant.", "Be concise.", "Answer the quest
                 "You are a careful math tutor.", "Reply in English.", "Give only the final answer after thinking.")
 EFFORTS = ("low", "medium", "high")
 TOOL_FROM_DIGITS = 3  # with the tool offered, products whose shorter factor has 3 digits or more go to it
+SLIP_FOUND = ": a slip"  # how a checked trace says its check found a slip (then it works again)
 
 
 def _difference(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
@@ -88,7 +89,7 @@ def _inverse_check(a: int, op: str, b: int, result: int) -> list[str]:
     written 'a op b = result', which would be a false step where the work slipped."""
     inverse = "-" if op == "+" else "+"
     lines, back = _signed_sum(result, -b if op == "+" else b)
-    verdict = "as it should. Correct." if back == a else f"not {a}: a slip above. Again, digit by digit:"
+    verdict = "as it should. Correct." if back == a else f"not {a}{SLIP_FOUND} above. Again, digit by digit:"
     return [f"So {a} {op} {b} comes to {result}.", f"Check: {result} {inverse} {b} should give {a}:", *lines,
             f"{result} {inverse} {b} = {back}, {verdict}"]
 
@@ -201,7 +202,7 @@ def _product_check(a: int, x: int, rhs: int) -> list[str]:
     top, by = _factors(abs(a), abs(x))
     steps, size = _long_product(top, by) if abs(x) > 1 else ([], abs(a) * abs(x))
     value = size if (a > 0) == (x >= 0) else -size
-    verdict = "as it should. Correct." if value == rhs else f"not {rhs}: a slip in the division. Again:"
+    verdict = "as it should. Correct." if value == rhs else f"not {rhs}{SLIP_FOUND} in the division. Again:"
     return [f"Check: {a} * {x} should be {rhs}:", *steps, f"{a} * {x} = {value}, {verdict}"]
 
 
