@@ -1,6 +1,6 @@
 """Evaluate a model on the cells that issue 4's targets name, 200 held-out problems each.
 
-    python tools/eval_targets.py [MODEL] [--out FOLDER]
+    python tools/eval_targets.py [MODEL] [--out FOLDER] [--problems N] [--max-new-tokens N]
 
 MODEL defaults to the built-in openweight-mini. Writes FOLDER/eval.json and FOLDER/eval.md in the
 format of `openweight eval` (docs/openweight-mini/eval_*_targets.md were written this way).
@@ -31,9 +31,11 @@ def main() -> None:
     parser.add_argument("model", nargs="?", default="openweight-mini")
     parser.add_argument("--out", type=Path, default=Path("eval_targets"))
     parser.add_argument("--problems", type=int, default=200)
+    parser.add_argument("--max-new-tokens", type=int, default=1024, help="a reply's budget, as openweight eval's")
     args = parser.parse_args()
     lm = openweight.load(args.model)
-    cells = [evaluate_cell(lm, family, effort, args.problems, difficulty=difficulty, with_tool=tool)
+    cells = [evaluate_cell(lm, family, effort, args.problems, difficulty=difficulty, with_tool=tool,
+                           max_new_tokens=args.max_new_tokens)
              for family, effort, difficulty, tool in TARGET_CELLS]
     print(write_report(cells, f"{args.model}: the target cells, {args.problems} held-out problems each", args.out,
                        asked=args.problems))

@@ -61,10 +61,15 @@ def test_compare_reads_from_the_left_until_the_digits_differ(a, b):
 @given(numbers, numbers, st.integers(0, 9), st.sampled_from([-2, -1, 1, 2]))
 def test_a_slip_falsifies_its_own_line_only_and_the_lines_after_go_on_from_it(a, b, line, off):
     big, small = max(a, b), min(a, b)
-    for work, right in ((lambda slip: add(a, b, slip), a + b), (lambda slip: subtract(big, small, slip), big - small),
-                        (lambda slip: divide(big, small % 97 + 2, slip)[:2], big // (small % 97 + 2))):
+    for name, work, right in (("add", lambda slip: add(a, b, slip), a + b),
+                              ("subtract", lambda slip: subtract(big, small, slip), big - small),
+                              ("divide", lambda slip: divide(big, small % 97 + 2, slip)[:2], big // (small % 97 + 2))):
         correct, _ = work(None)
-        lines, result = work((line, off))
+        try:
+            lines, result = work((line, off))
+        except ValueError as e:  # a subtraction left borrowing past its top digit: refused, not written
+            assert name == "subtract" and "borrow past its first digit" in str(e)
+            continue
         if line >= len(correct):  # no such line: no slip
             assert (lines, result) == (correct, right)
             continue

@@ -88,9 +88,14 @@ def test_held_out_traces_take_the_checked_forms_the_recipe_teaches_without_a_sli
 
     recipe = load_recipe(Path(__file__).parents[2] / "recipes" / "openweight_mini.py")
     tokenizer = Tokenizer.from_folder(BUILT_IN["openweight-mini"])
-    recipe["SFT"].update(held_out_problems=20, caught_slips=0.5)
+    recipe["SFT"].update(held_out_problems=20)
+    plain = held_out_sets(recipe, tokenizer)
+    recipe["SFT"].update(caught_slips=0.5)
+    checked = held_out_sets(recipe, tokenizer)
     for family in ("add_sub", "linear"):
-        high = held_out_sets(recipe, tokenizer)[family][1::2]  # medium and high in turn
+        medium = [tokenizer.decode(e.ids) for e in checked[family][::2]]
+        assert medium == [tokenizer.decode(e.ids) for e in plain[family][::2]]  # the same problems
+        high = checked[family][1::2]  # medium and high in turn
         texts = [tokenizer.decode(e.ids) for e in high]
         assert all("Check: " in t and " should " in t and ": a slip" not in t for t in texts)
         assert all(all(e.mask[e.mask.index(True):]) for e in high)  # all of the reply learnt

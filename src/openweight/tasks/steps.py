@@ -47,7 +47,8 @@ def add(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str],
 
 def subtract(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
     """Lines subtracting b from a (a >= b >= 0) from the right with borrows, and the difference (a
-    slip on the last line keeps it >= 0)."""
+    slip on the last line keeps it >= 0; ValueError for one that leaves the last line a borrow it
+    cannot pay)."""
     if not a >= b >= 0:
         raise ValueError(f"subtract needs a >= b >= 0, got {a} and {b}")
     xs, ys, borrow, so_far, lines = str(a), str(b), 0, "", []
@@ -63,6 +64,8 @@ def subtract(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[
             so_far = str(value) + so_far
             lines.append(f"{head}{expr}={value}; {so_far}")
         borrow, xs, ys = int(value < 0), _rest(xs), _rest(ys)
+    if borrow:
+        raise ValueError(f"slip {slip} leaves {a} - {b} a borrow past its first digit")
     return lines, int(so_far)
 
 

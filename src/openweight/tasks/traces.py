@@ -60,7 +60,10 @@ def _slipping(work, rng: random.Random) -> tuple[list[str], int, int]:
     and the index of the line that slipped."""
     right, value = work(None)
     while True:
-        lines, slipped = work((rng.randrange(len(right)), rng.choice((-2, -1, 1, 2))))
+        try:
+            lines, slipped = work((rng.randrange(len(right)), rng.choice((-2, -1, 1, 2))))
+        except ValueError:  # a slip no written work could make (a subtraction borrowing past its top)
+            continue
         if slipped != value:  # every slip changes the result; this only makes sure
             wrong = next(i for i, (x, y) in enumerate(zip(lines, right)) if x != y)
             return lines, slipped, wrong
@@ -74,7 +77,7 @@ def _checked_add_sub(p: Problem, rng: random.Random, slips: float) -> list[tuple
     work = (lambda slip: add(a, b, slip)) if op == "+" else (lambda slip: _difference(a, b, slip))
     header = f"{a} {op} {b}, digit by digit from the right (result so far after ';'):"
     out = [(header, True)]
-    if rng.random() < slips:
+    if slips and rng.random() < slips:  # nothing drawn at 0: the same problems follow as without the key
         lines, wrong, at = _slipping(work, rng)
         out += [(line, i != at) for i, line in enumerate(lines)]
         out += [(line, True) for line in _inverse_check(a, op, b, wrong)]
@@ -174,7 +177,7 @@ def _isolate(a: int, b: int, c: int, restate: bool) -> tuple[list[str], int]:
 def _divide_out(a: int, rhs: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
     """Lines solving a x = rhs by long division (|a| >= 2), and x."""
     steps, quotient, _ = divide(abs(rhs), abs(a), slip)
-    x = quotient if (rhs >= 0) == (a > 0) else -quotient
+    x = quotient if (rhs >= 0) == (a > 0) or rhs == 0 else -quotient
     sign = "" if (rhs >= 0) == (a > 0) or rhs == 0 else ", and the signs differ, so x is negative"
     return [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x = {x}"], x
 
@@ -189,7 +192,7 @@ def _checked_linear(p: Problem, rng: random.Random, slips: float) -> list[tuple[
     if abs(a) == 1:
         x = rhs * a
         return [*out, (f"x = {x}", True), (f"Check: {term(a)} with x = {x} is {rhs}. Correct.", True)]
-    if rng.random() < slips:
+    if slips and rng.random() < slips:
         steps, wrong, at = _slipping(lambda slip: _divide_out(a, rhs, slip), rng)
         out += [(line, i != at) for i, line in enumerate(steps)]
         out += [(line, True) for line in _product_check(a, wrong, rhs)]
