@@ -69,22 +69,25 @@ def _slipping(work, rng: random.Random) -> tuple[list[str], int, int]:
             return lines, slipped, wrong
 
 
+def _checked(opening: list[str], work, check, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
+    """Lines as (text, learnt): the opening, then work(None) -> (lines, result) and check(result) ->
+    lines. In `slips` of the traces the work first slips once (_slipping; that line not learnt), the
+    check of its result finds it, and the work is done again."""
+    out = [(line, True) for line in opening]
+    if slips and rng.random() < slips:  # nothing drawn at 0: the same problems follow as without the key
+        lines, wrong, at = _slipping(work, rng)
+        out += [(line, i != at) for i, line in enumerate(lines)] + [(line, True) for line in check(wrong)]
+    lines, result = work(None)
+    return out + [(line, True) for line in [*lines, *check(result)]]
+
+
 def _checked_add_sub(p: Problem, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
     """High effort with the inverse operation as the check ((a + b) - b gives a back; (a - b) + b
-    gives a): in `slips` of the traces the working slips once, the check finds it, and the working
-    is done again. Lines as (text, learnt): the slipped line is not learnt."""
+    gives a), `slips` of the traces catching a slip (_checked)."""
     a, op, b = p.data
     work = (lambda slip: add(a, b, slip)) if op == "+" else (lambda slip: _difference(a, b, slip))
     header = f"{a} {op} {b}, digit by digit from the right (result so far after ';'):"
-    out = [(header, True)]
-    if slips and rng.random() < slips:  # nothing drawn at 0: the same problems follow as without the key
-        lines, wrong, at = _slipping(work, rng)
-        out += [(line, i != at) for i, line in enumerate(lines)]
-        out += [(line, True) for line in _inverse_check(a, op, b, wrong)]
-    lines, result = work(None)
-    out += [(line, True) for line in lines]
-    out += [(line, True) for line in _inverse_check(a, op, b, result)]
-    return out
+    return _checked([header], work, lambda result: _inverse_check(a, op, b, result), rng, slips)
 
 
 def _inverse_check(a: int, op: str, b: int, result: int) -> list[str]:
@@ -183,21 +186,14 @@ def _divide_out(a: int, rhs: int, slip: tuple[int, int] | None = None) -> tuple[
 
 
 def _checked_linear(p: Problem, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
-    """High effort with the check worked out in full, a times x multiplied back: in `slips` of the
-    traces the division slips once, the check finds it, and the division is done again. Lines as
-    (text, learnt): the slipped line is not learnt."""
+    """High effort with the check worked out in full, a times x multiplied back, `slips` of the traces
+    catching a slip in the division (_checked)."""
     a, b, c = p.data
     lines, rhs = _isolate(a, b, c, restate=True)
-    out = [(line, True) for line in lines]
-    if abs(a) == 1:
+    if abs(a) == 1:  # nothing to divide
         x = rhs * a
-        return [*out, (f"x = {x}", True), (f"Check: {term(a)} with x = {x} is {rhs}. Correct.", True)]
-    if slips and rng.random() < slips:
-        steps, wrong, at = _slipping(lambda slip: _divide_out(a, rhs, slip), rng)
-        out += [(line, i != at) for i, line in enumerate(steps)]
-        out += [(line, True) for line in _product_check(a, wrong, rhs)]
-    steps, x = _divide_out(a, rhs)
-    return out + [(line, True) for line in [*steps, *_product_check(a, x, rhs)]]
+        return [(line, True) for line in [*lines, f"x = {x}", f"Check: {term(a)} with x = {x} is {rhs}. Correct."]]
+    return _checked(lines, lambda slip: _divide_out(a, rhs, slip), lambda x: _product_check(a, x, rhs), rng, slips)
 
 
 def _product_check(a: int, x: int, rhs: int) -> list[str]:
