@@ -5,6 +5,7 @@ import collections
 from openweight.tasks.arithmetic import Multiplication
 from openweight.tasks.base import integers
 from openweight.tasks.dataset import task_conversations
+from openweight.tasks.traces import TraceForms
 
 
 def first_operand_digits(conversations: list[list[dict]]) -> collections.Counter:
@@ -44,8 +45,8 @@ def test_the_shares_of_variations_reach_the_conversations():
 
 def test_the_share_of_caught_slips_reaches_the_high_effort_traces():
     plain = task_conversations(300, 7, {"add_sub": 1.0}, 0.0)
-    assert task_conversations(300, 7, {"add_sub": 1.0}, 0.0, caught_slips=None) == plain
-    checked = task_conversations(300, 7, {"add_sub": 1.0}, 0.0, caught_slips=0.5)
+    assert task_conversations(300, 7, {"add_sub": 1.0}, 0.0, forms=TraceForms()) == plain
+    checked = task_conversations(300, 7, {"add_sub": 1.0}, 0.0, forms=TraceForms(caught_slips=0.5))
     high = [c for c in checked if c[0]["reasoning_effort"] == "high"]
     slipped = [c for c in checked if isinstance(c[-2]["content"], list)]
     assert set(map(id, slipped)) <= set(map(id, high)) and 0.35 < len(slipped) / len(high) < 0.65

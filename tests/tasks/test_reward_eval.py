@@ -11,7 +11,7 @@ from openweight.evaluate.tasks import Cell, applied_variations, distinct_problem
 from openweight.tasks import FAMILIES, families
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
-from openweight.tasks.traces import SLIP_FOUND, conversation
+from openweight.tasks.traces import SLIP_FOUND, TraceForms, conversation
 from openweight.tokenizer import Tokenizer
 
 
@@ -94,10 +94,10 @@ def test_the_table_counts_the_replies_that_caught_a_slip():
 def test_a_reply_that_catches_its_slip_is_counted(tokenizer):
     rng = random.Random(2)
     problem = FAMILIES["add_sub"].sample(rng, 6)
-    messages = conversation(problem, "high", rng, caught_slips=1.0)
+    messages = conversation(problem, "high", rng, forms=TraceForms(caught_slips=1.0))
     score = score_reply(problem, reply_ids(messages, tokenizer), tokenizer)
     assert score.correct and SLIP_FOUND in score.reasoning
-    plain = conversation(problem, "high", rng, caught_slips=0.0)
+    plain = conversation(problem, "high", rng, forms=TraceForms(caught_slips=0.0))
     assert SLIP_FOUND not in score_reply(problem, reply_ids(plain, tokenizer), tokenizer).reasoning
 
 

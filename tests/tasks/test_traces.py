@@ -9,8 +9,9 @@ import openweight
 
 from openweight import harmony
 from openweight.tasks import FAMILIES, families
+from openweight.tasks.countdown import evaluate
 from openweight.tasks.step_check import check_steps
-from openweight.tasks.traces import EFFORTS, conversation
+from openweight.tasks.traces import EFFORTS, TraceForms, conversation
 from openweight.tokenizer import Tokenizer
 
 TOKENIZER = Tokenizer.from_folder(Path(openweight.__file__).parent / "builtin" / "openweight-mini")
@@ -88,7 +89,7 @@ def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name):
         for _ in range(15):
             problem = family.sample(rng, level)
             for share in (0.0, 1.0):
-                messages = conversation(problem, "high", rng, caught_slips=share)
+                messages = conversation(problem, "high", rng, forms=TraceForms(caught_slips=share))
                 content, final = messages[-2]["content"], messages[-1]["content"]
                 assert family.check(problem, final)
                 text = content if isinstance(content, str) else "".join(part["text"] for part in content)
@@ -105,3 +106,26 @@ def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name):
                 learnt = TOKENIZER.decode([t for t, m in zip(ids, mask) if m])
                 assert content[1]["text"] not in learnt and content[2]["text"] in learnt
     assert slipped > 20  # all but equations with x alone (nothing to divide) and the odd 1-digit sum
+
+
+def test_countdown_tries_whole_expressions_that_miss_before_the_one_that_makes_the_target():
+    family, rng = FAMILIES["countdown"], random.Random(8)
+    counts = set()
+    for level in range(1, family.max_difficulty + 1):
+        for _ in range(40):
+            problem = family.sample(rng, level)
+            numbers, target = problem.data
+            messages = conversation(problem, "high", rng, forms=TraceForms(countdown_tries=4))
+            text = messages[-2]["content"]
+            tries = [line[len("Try "):-1] for line in text.splitlines() if line.startswith("Try ")]
+            misses = text.count(f". Not {target}.")
+            counts.add(misses)
+            assert misses == len(tries) - 1 <= 4 and tries[-1] == problem.answer
+            for expression in tries:  # given numbers only, each used at most as often as given
+                used = evaluate(expression)[1]
+                assert all(used.count(n) <= numbers.count(n) for n in used)
+            assert steps_checked(text) >= len(tries) and text.endswith("each given. Correct.")
+            assert family.check(problem, messages[-1]["content"])
+    assert counts == {0, 1, 2, 3, 4}
+    plain = conversation(problem, "high", random.Random(1), forms=TraceForms(countdown_tries=0))[-2]["content"]
+    assert "Not" not in plain and plain.count("Try ") == 1

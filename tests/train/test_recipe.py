@@ -81,7 +81,7 @@ def test_the_recipe_under_torchrun_trains_sft_on_every_process_and_the_rest_on_o
 
 
 
-def test_held_out_traces_take_the_checked_forms_the_recipe_teaches_without_a_slip():
+def test_held_out_traces_take_the_forms_the_recipe_teaches_with_nothing_drawn_at_random():
     from openweight.registry import BUILT_IN
     from openweight.tokenizer import Tokenizer
     from openweight.train.recipe import held_out_sets, load_recipe
@@ -90,8 +90,10 @@ def test_held_out_traces_take_the_checked_forms_the_recipe_teaches_without_a_sli
     tokenizer = Tokenizer.from_folder(BUILT_IN["openweight-mini"])
     recipe["SFT"].update(held_out_problems=20)
     plain = held_out_sets(recipe, tokenizer)
-    recipe["SFT"].update(caught_slips=0.5)
+    recipe["SFT"].update(caught_slips=0.5, countdown_tries=6)
     checked = held_out_sets(recipe, tokenizer)
+    countdown = [tokenizer.decode(e.ids) for e in checked["countdown"][1::2]]
+    assert all(t.count("Try ") == 1 for t in countdown)  # no misses drawn: the trace the model can predict
     for family in ("add_sub", "linear"):
         medium = [tokenizer.decode(e.ids) for e in checked[family][::2]]
         assert medium == [tokenizer.decode(e.ids) for e in plain[family][::2]]  # the same problems

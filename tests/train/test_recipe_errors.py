@@ -65,6 +65,9 @@ def test_a_good_recipe_loads(tmp_path):
     (("tool_fraction=0.2,", "tool_fraction=0.2, caught_slips=0.3,"), None),
     (("tool_fraction=0.2,", "tool_fraction=0.2, caught_slips=-0.1,"),
      "'SFT.caught_slips' must be a number from 0 to 1, got -0.1"),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, countdown_tries=6,"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, countdown_tries=2.5,"),
+     "'SFT.countdown_tries' must be an integer >= 0, got 2.5"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),
     (("head_dim=8,", "head_dim=8, model_type2=1,"), None),  # MODEL takes config.json's fields as they come
     (('"gpt_oss"', '"gpt_nano"'), "MODEL: config field 'model_type': unsupported value 'gpt_nano'"),

@@ -45,7 +45,7 @@ def evaluate(expression: str) -> tuple[Fraction, list[int]] | None:
         return None
 
 
-def _combine(rng: random.Random, values: list[tuple[int, str]]) -> tuple[int, str]:
+def combine(rng: random.Random, values: list[tuple[int, str]]) -> tuple[int, str]:
     """Fold numbers into one exact, positive result with random operations."""
     while len(values) > 1:
         (a, ea), (b, eb) = values.pop(rng.randrange(len(values))), values.pop(rng.randrange(len(values)))
@@ -72,7 +72,7 @@ class Countdown(Family):
         while True:
             numbers = [rng.choice(LARGE) if rng.random() < 0.25 else rng.choice(SMALL) for _ in range(count)]
             chosen = rng.sample(numbers, rng.randint(2, count))
-            target, expression = _combine(rng, [(n, str(n)) for n in chosen])
+            target, expression = combine(rng, [(n, str(n)) for n in chosen])
             if 10 <= target <= 999 and target not in numbers:
                 break
         expression = expression[1:-1] if expression.startswith("(") else expression

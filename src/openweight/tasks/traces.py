@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import dataclass, fields
 
 from .base import Problem
-from .countdown import evaluate
+from .countdown import combine, evaluate
 from .linear import term
 from .steps import add, compare, divide, multiply_digit, subtract
 from .tools import CALCULATE
@@ -23,6 +24,21 @@ INSTRUCTIONS = ("You are a helpful assistant.", "Be concise.", "Answer the quest
 EFFORTS = ("low", "medium", "high")
 TOOL_FROM_DIGITS = 3  # with the tool offered, products whose shorter factor has 3 digits or more go to it
 SLIP_FOUND = ": a slip"  # how a checked trace says its check found a slip (then it works again)
+
+
+@dataclass(frozen=True)
+class TraceForms:
+    """Trace forms a recipe may ask for (SFT.<field>); with none, the traces the shipped model learnt."""
+
+    # High-effort sums, differences and linear equations check their result in full, and this share
+    # of them slip once, catch it and work again (_checked).
+    caught_slips: float | None = None
+    # High-effort Countdown first tries 0 to this many whole expressions of the numbers that miss,
+    # each worked out, before the one that makes the target (_countdown).
+    countdown_tries: int | None = None
+
+
+TRACE_FORMS = tuple(f.name for f in fields(TraceForms))
 
 
 def _difference(a: int, b: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
@@ -233,21 +249,40 @@ def _sorting(p: Problem, effort: str) -> str:
     return "\n".join(lines)
 
 
-def _countdown(p: Problem, effort: str, rng: random.Random) -> str:
+def _countdown(p: Problem, effort: str, rng: random.Random, tries: int | None = None) -> str:
     numbers, target = p.data
     steps = _expression_steps(p.answer)
     if effort == "medium":
         return "; ".join(steps) + f". That makes {target}."
     lines = [f"Target {target} from {', '.join(map(str, numbers))}."]
+    if tries is not None:
+        return "\n".join([*lines, *_misses(numbers, target, rng, tries), f"Try {p.answer}:", *steps,
+                          f"That makes {target}. Found it.", _uses(p.answer)])
     for _ in range(2):  # a couple of tries that miss, as a search would
         a, b = rng.sample(numbers, 2)
         value = a + b if rng.random() < 0.5 else a * b
         sign = "+" if value == a + b else "*"
         if value != target:
             lines.append(f"Try {a} {sign} {b} = {value}. Not {target}.")
-    lines += [f"Try {p.answer}:", *steps, f"That makes {target}. Found it.",
-              f"Check: it uses {', '.join(map(str, evaluate(p.answer)[1]))}, each given. Correct."]
+    lines += [f"Try {p.answer}:", *steps, f"That makes {target}. Found it.", _uses(p.answer)]
     return "\n".join(lines)
+
+
+def _uses(expression: str) -> str:
+    return f"Check: it uses {', '.join(map(str, evaluate(expression)[1]))}, each given. Correct."
+
+
+def _misses(numbers: tuple[int, ...], target: int, rng: random.Random, most: int) -> list[str]:
+    """0 to `most` whole expressions of some of the numbers, each worked out, that miss the target
+    (nothing drawn when `most` is 0). A draw that happens to make the target is left out."""
+    lines = []
+    for _ in range(rng.randint(0, most) if most else 0):
+        chosen = rng.sample(numbers, rng.randint(2, len(numbers)))
+        value, expression = combine(rng, [(n, str(n)) for n in chosen])
+        if value != target:
+            expression = expression[1:-1]  # combine wraps the whole in parentheses
+            lines += [f"Try {expression}:", *_expression_steps(expression), f"That makes {value}. Not {target}."]
+    return lines
 
 
 def _expression_steps(expression: str) -> list[str]:
@@ -271,19 +306,18 @@ CHECKED = {"add_sub": _checked_add_sub, "linear": _checked_linear}  # families w
 
 
 def reasoning(problem: Problem, effort: str, rng: random.Random,
-              caught_slips: float | None = None) -> str | list[dict]:
-    """The analysis-channel content for a problem at an effort: its text. With `caught_slips` (a share
-    from 0 to 1), high-effort sums, differences and linear equations check their result in full, and
-    that share of them slip once, catch it and work again: text parts, the slip not learnt."""
+              forms: TraceForms = TraceForms()) -> str | list[dict]:
+    """The analysis-channel content for a problem at an effort: its text, or where a trace catches a
+    slip (TraceForms.caught_slips) text parts, the slip not learnt."""
     if effort not in EFFORTS:
         raise ValueError(f"effort must be one of {EFFORTS}, got {effort!r}")
     if effort == "low":
         return "Answer directly."
-    if caught_slips is not None and effort == "high" and problem.family in CHECKED:
-        return _content(CHECKED[problem.family](problem, rng, caught_slips))
+    if forms.caught_slips is not None and effort == "high" and problem.family in CHECKED:
+        return _content(CHECKED[problem.family](problem, rng, forms.caught_slips))
     work = {"add_sub": _add_sub, "multiplication": _multiplication, "linear": _linear, "sorting": _sorting}
     if problem.family == "countdown":
-        return _countdown(problem, effort, rng)
+        return _countdown(problem, effort, rng, forms.countdown_tries)
     return work[problem.family](problem, effort)
 
 
@@ -331,9 +365,9 @@ def _for_the_tool(problem: Problem) -> bool:
 
 
 def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: bool = False,
-                 caught_slips: float | None = None) -> list[dict]:
-    """A whole harmony conversation teaching the problem: prompt, reasoning (`caught_slips`: see
-    reasoning), (tool use,) final answer."""
+                 forms: TraceForms = TraceForms()) -> list[dict]:
+    """A whole harmony conversation teaching the problem: prompt, reasoning (in `forms`), (tool use,)
+    final answer."""
     messages = prompt_messages(problem, effort, with_tool, rng)
     if with_tool and _for_the_tool(problem):
         a, b = problem.data
@@ -347,6 +381,6 @@ def conversation(problem: Problem, effort: str, rng: random.Random, with_tool: b
         ]
     else:
         messages.append({"role": "assistant", "channel": "analysis",
-                         "content": reasoning(problem, effort, rng, caught_slips)})
+                         "content": reasoning(problem, effort, rng, forms)})
     messages.append({"role": "assistant", "channel": "final", "content": problem.answer})
     return messages

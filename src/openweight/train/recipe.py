@@ -23,6 +23,7 @@ from ..config import ModelConfig
 from ..errors import ConfigError, RecipeError
 from ..model import Transformer
 from ..tasks import VARIATIONS
+from ..tasks.traces import TRACE_FORMS, TraceForms
 from ..tokenizer import Tokenizer
 from . import settings
 from .data import Example
@@ -55,7 +56,7 @@ RECIPE_NAMES = ("SEED", "TOKENIZER", "MODEL", "SFT", "GRPO", "EXPORT", "EXPORT_F
 SECTIONS = {  # name -> (keys it must have, keys it may have)
     "TOKENIZER": ({"vocab_size", "sample_conversations"}, set()),
     "SFT": ({"examples", "max_tokens", "mixture", "tool_fraction", "train"},
-            {"difficulty_weights", "held_out_problems", "caught_slips", *VARIATIONS}),
+            {"difficulty_weights", "held_out_problems", *VARIATIONS, *TRACE_FORMS}),
     "GRPO": ({"mixture", "efforts", "train"},
              {"difficulty", "format_weight", "eval_problems", "step_credit", "branch_from_error"}),
 }
@@ -106,6 +107,8 @@ def check_recipe(recipe: dict) -> None:
     shares = {**sft_variations(recipe["SFT"]), "caught_slips": recipe["SFT"].get("caught_slips", 0)}
     for name, share in shares.items():
         settings.require(settings.is_number(share) and 0 <= share <= 1, f"SFT.{name}", "a number from 0 to 1", share)
+    tries = recipe["SFT"].get("countdown_tries", 0)
+    settings.require(settings.is_int(tries) and tries >= 0, "SFT.countdown_tries", "an integer >= 0", tries)
     held_out = recipe["SFT"].get("held_out_problems", 0)
     settings.require(settings.is_int(held_out) and held_out >= 0, "SFT.held_out_problems", "an integer >= 0", held_out)
     grpo = recipe.get("GRPO")
@@ -177,6 +180,11 @@ def sft_variations(sft: dict) -> dict[str, float]:
     return {name: sft[name] for name in VARIATIONS if name in sft}
 
 
+def trace_forms(sft: dict) -> TraceForms:
+    """The trace forms an SFT section asks for (SFT.caught_slips, SFT.countdown_tries)."""
+    return TraceForms(**{name: sft[name] for name in TRACE_FORMS if name in sft})
+
+
 def sft_conversations(recipe: dict, count: int, seed: int | str) -> list[list[dict]]:
     """`count` conversations of the SFT mixture (tasks.dataset.task_conversations), drawn with `seed`."""
     from ..tasks.dataset import task_conversations
@@ -184,7 +192,7 @@ def sft_conversations(recipe: dict, count: int, seed: int | str) -> list[list[di
     sft = recipe["SFT"]
     return task_conversations(count, seed, sft["mixture"], sft["tool_fraction"],
                               difficulty_weights=sft.get("difficulty_weights"), variations=sft_variations(sft),
-                              caught_slips=sft.get("caught_slips"))
+                              forms=trace_forms(sft))
 
 
 def train_tokenizer(recipe: dict, out: Path) -> Tokenizer:
@@ -217,21 +225,23 @@ def sft_examples(recipe: dict, tokenizer: Tokenizer, count: int | None = None,
 
 def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]]:
     """SFT.held_out_problems held-out problems a family of SFT.mixture, as their traces at medium and
-    high effort in turn, without the tool, in the trace forms SFT teaches (with SFT.caught_slips,
-    the checked ones without a slip): what the SFT trainer scores every SFT.train.eval_every steps.
+    high effort in turn, without the tool, in the trace forms SFT teaches, with nothing drawn at
+    random (no slip, no Countdown misses): what the SFT trainer scores every SFT.train.eval_every steps.
     The problems are the plain ones whatever the SFT variations, so runs with and without compare."""
     from ..tasks import FAMILIES
     from ..tasks.traces import conversation
 
     count = recipe["SFT"].get("held_out_problems", 0)
-    checked = 0.0 if "caught_slips" in recipe["SFT"] else None  # the checked forms, never a slip
+    forms = trace_forms(recipe["SFT"])
+    forms = TraceForms(caught_slips=None if forms.caught_slips is None else 0.0,
+                       countdown_tries=None if forms.countdown_tries is None else 0)
     sets = {}
     for family in recipe["SFT"]["mixture"] if count else ():
         rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
         sets[family] = []
         for i in range(count):
             problem = FAMILIES[family].sample(rng, split="test")
-            messages = conversation(problem, ("medium", "high")[i % 2], rng, caught_slips=checked)
+            messages = conversation(problem, ("medium", "high")[i % 2], rng, forms=forms)
             sets[family].append(Example(*harmony.render_ids(messages, tokenizer, for_training=True)))
     return sets
 
