@@ -63,7 +63,8 @@ def test_a_slip_falsifies_its_own_line_only_and_the_lines_after_go_on_from_it(a,
     big, small = max(a, b), min(a, b)
     for name, work, right in (("add", lambda slip: add(a, b, slip), a + b),
                               ("subtract", lambda slip: subtract(big, small, slip), big - small),
-                              ("divide", lambda slip: divide(big, small % 97 + 2, slip)[:2], big // (small % 97 + 2))):
+                              ("divide", lambda slip: divide(big, small % 97 + 2, slip)[:2], big // (small % 97 + 2)),
+                              ("multiply", lambda slip: multiply_digit(a, b % 9 + 1, slip), a * (b % 9 + 1))):
         correct, _ = work(None)
         try:
             lines, result = work((line, off))

@@ -79,17 +79,19 @@ def test_a_product_of_unequal_factors_multiplies_the_longer_by_each_digit_of_the
     assert any(m.get("recipient") == "functions.calculate" for m in conversation(big, "high", rng, with_tool=True))
 
 
-@pytest.mark.parametrize("name", ["add_sub", "linear"])
-def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name):
-    """With caught_slips, high effort works the inverse out in full. A trace that slips shows the slip
-    in a part that is not learnt; its check says so and the work is done again, right this time."""
+@pytest.mark.parametrize("name, form", [("add_sub", "caught_slips"), ("linear", "caught_slips"),
+                                        ("multiplication", "caught_product_slips")])
+def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name, form):
+    """With caught_slips, high effort works the inverse out in full (products: casting out nines). A
+    trace that slips shows the slip in a part that is not learnt; its check says so and the work is
+    done again, right this time."""
     family, rng = FAMILIES[name], random.Random(6)
     slipped = 0
     for level in range(1, family.max_difficulty + 1):
         for _ in range(15):
             problem = family.sample(rng, level)
             for share in (0.0, 1.0):
-                messages = conversation(problem, "high", rng, forms=TraceForms(caught_slips=share))
+                messages = conversation(problem, "high", rng, forms=TraceForms(**{form: share}))
                 content, final = messages[-2]["content"], messages[-1]["content"]
                 assert family.check(problem, final)
                 text = content if isinstance(content, str) else "".join(part["text"] for part in content)

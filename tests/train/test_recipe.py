@@ -90,14 +90,14 @@ def test_held_out_traces_take_the_forms_the_recipe_teaches_with_nothing_drawn_at
     tokenizer = Tokenizer.from_folder(BUILT_IN["openweight-mini"])
     recipe["SFT"].update(held_out_problems=20)
     plain = held_out_sets(recipe, tokenizer)
-    recipe["SFT"].update(caught_slips=0.5, countdown_tries=6)
+    recipe["SFT"].update(caught_slips=0.5, caught_product_slips=0.5, countdown_tries=6)
     checked = held_out_sets(recipe, tokenizer)
     countdown = [tokenizer.decode(e.ids) for e in checked["countdown"][1::2]]
     assert all(t.count("Try ") == 1 for t in countdown)  # no misses drawn: the trace the model can predict
-    for family in ("add_sub", "linear"):
+    for family, check in (("add_sub", " should give "), ("linear", " should be "), ("multiplication", "by nines")):
         medium = [tokenizer.decode(e.ids) for e in checked[family][::2]]
         assert medium == [tokenizer.decode(e.ids) for e in plain[family][::2]]  # the same problems
         high = checked[family][1::2]  # medium and high in turn
         texts = [tokenizer.decode(e.ids) for e in high]
-        assert all("Check: " in t and " should " in t and ": a slip" not in t for t in texts)
+        assert all(check in t and ": a slip" not in t for t in texts)
         assert all(all(e.mask[e.mask.index(True):]) for e in high)  # all of the reply learnt

@@ -66,6 +66,8 @@ def test_a_good_recipe_loads(tmp_path):
     (("tool_fraction=0.2,", "tool_fraction=0.2, caught_slips=-0.1,"),
      "'SFT.caught_slips' must be a number from 0 to 1, got -0.1"),
     (("tool_fraction=0.2,", "tool_fraction=0.2, countdown_tries=6,"), None),
+    (("tool_fraction=0.2,", "tool_fraction=0.2, caught_product_slips=2,"),
+     "'SFT.caught_product_slips' must be a number from 0 to 1, got 2"),
     (("tool_fraction=0.2,", "tool_fraction=0.2, countdown_tries=2.5,"),
      "'SFT.countdown_tries' must be an integer >= 0, got 2.5"),
     (("sample_conversations=60", "samples=60"), "TOKENIZER: 'sample_conversations' is missing"),

@@ -89,17 +89,17 @@ def compare(a: int, b: int) -> str:
     return "; ".join(parts) + f", so {a}{sign}{b}"
 
 
-def multiply_digit(a: int, d: int) -> tuple[list[str], int]:
+def multiply_digit(a: int, d: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int]:
     """Lines multiplying a non-negative integer by one digit from the right, and the product."""
     xs, carry, so_far, lines = str(a), 0, "", []
     while xs:
         x = int(xs[-1])
-        total = x * d + carry
+        total = _slipped(x * d + carry, len(lines), slip, 0, 89)
         so_far = (str(total) if len(xs) == 1 else str(total % 10)) + so_far
         lines.append(f"{xs}*{d}{f' c{carry}' if carry else ''}: {x}*{d}{f'+{carry}' if carry else ''}"
                      f"={total}; {so_far}")
         carry, xs = total // 10, _rest(xs)
-    return lines, a * d
+    return lines, int(so_far)
 
 
 def divide(n: int, d: int, slip: tuple[int, int] | None = None) -> tuple[list[str], int, int]:

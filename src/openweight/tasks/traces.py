@@ -33,6 +33,9 @@ class TraceForms:
     # High-effort sums, differences and linear equations check their result in full, and this share
     # of them slip once, catch it and work again (_checked).
     caught_slips: float | None = None
+    # High-effort products check by casting out nines, and this share of them slip once, catch it and
+    # work again (_checked_multiplication).
+    caught_product_slips: float | None = None
     # High-effort Countdown first tries 0 to this many whole expressions of the numbers that miss,
     # each worked out, before the one that makes the target (_countdown).
     countdown_tries: int | None = None
@@ -128,13 +131,50 @@ def _multiplication(p: Problem, effort: str) -> str:
     return "\n".join(lines)
 
 
+def _checked_multiplication(p: Problem, rng: random.Random, slips: float) -> list[tuple[str, bool]]:
+    """High effort with the product checked by casting out nines, `slips` of the traces catching a slip
+    (_checked): a slip of 1 or 2 in any line moves the product by 1 or 2 times a power of 10, which
+    no multiple of 9 is, so the check always finds it."""
+    a, b = p.data
+    top, by = _factors(a, b)
+    opening = [f"{a} * {b}: multiply {top} by each digit of {by}, from the right, and add up."]
+    return _checked(opening, lambda slip: _long_product(top, by, slip, says="gives"),
+                    lambda product: _nines_check(a, b, product), rng, slips)
+
+
+def _digit_root(n: int) -> tuple[str, int]:
+    """'456: 4+5=9, 9+6=15, 1+5=6' and 6: n's digits added up, and again, until one is left."""
+    steps, digits = [], str(n)
+    while len(digits) > 1:
+        total = int(digits[0])
+        for digit in digits[1:]:
+            steps.append(f"{total}+{digit}={total + int(digit)}")
+            total += int(digit)
+        digits = str(total)
+    return f"{n}: {', '.join(steps) or n}", int(digits)
+
+
+def _nines_check(a: int, b: int, product: int) -> list[str]:
+    """The product, then casting out nines: its digit root against that of the factors' roots' product."""
+    (a_text, a_root), (b_text, b_root) = _digit_root(a), _digit_root(b)
+    both = a_root * b_root
+    both_text, expected = _digit_root(both)
+    got_text, got = _digit_root(product)
+    verdict = "agree. Correct." if got == expected else f"differ{SLIP_FOUND} above. Again, digit by digit:"
+    return [f"So {a} * {b} comes to {product}.", "Check by nines, adding up digits until one is left:",
+            a_text, b_text, f"{a_root}*{b_root}={both}" + (f", {both_text}" if both > 9 else ""), got_text,
+            f"{got} and {expected} {verdict}"]
+
+
 def _factors(a: int, b: int) -> tuple[int, int]:
     """(top, by): the longer number is multiplied by each digit of the other."""
     return (b, a) if len(str(a)) < len(str(b)) else (a, b)
 
 
-def _long_product(top: int, by: int) -> tuple[list[str], int]:
-    """Lines multiplying top by each digit of `by` from the right and adding up, and the product."""
+def _long_product(top: int, by: int, slip: tuple[int, int] | None = None, says: str = "=") -> tuple[list[str], int]:
+    """Lines multiplying top by each digit of `by` from the right and adding up, and the product. A
+    slip (steps.py) counts lines from the first; `says` joins each partial result to what it sums up,
+    'gives' where a slip would make '=' a false step."""
     lines, rest, total = [], str(by), 0
     for shift in range(len(str(by))):
         d = int(rest[-1])
@@ -142,15 +182,22 @@ def _long_product(top: int, by: int) -> tuple[list[str], int]:
         if d == 0:
             lines.append(f"{rest}0 ends in 0: nothing to add")
             continue
-        steps, product = multiply_digit(top, d)
+        lines.append(f"{rest}{d} ends in {d}: {top} * {d}{zeros}")
+        steps, product = multiply_digit(top, d, _from(slip, len(lines)))
         shifted = product * 10 ** shift
-        lines += [f"{rest}{d} ends in {d}: {top} * {d}{zeros}", *steps,
-                  f"{top} * {d} = {product}" + (f", {shifted}" if shift else "")]
+        lines += [*steps, f"{top} * {d} {says} {product}" + (f", {shifted}" if shift else "")]
         if total:
-            steps, _ = add(total, shifted)
-            lines += [*steps, f"{total} + {shifted} = {total + shifted}"]
-        total += shifted
+            steps, added = add(total, shifted, _from(slip, len(lines)))
+            lines += [*steps, f"{total} + {shifted} {says} {added}"]
+            total = added
+        else:
+            total = shifted
     return lines, total
+
+
+def _from(slip: tuple[int, int] | None, first: int) -> tuple[int, int] | None:
+    """A slip counted from line `first` of a longer working (a line before it: never reached)."""
+    return None if slip is None else (slip[0] - first, slip[1])
 
 
 def _signed(n: int) -> str:
@@ -302,7 +349,8 @@ def _expression_steps(expression: str) -> list[str]:
     return steps
 
 
-CHECKED = {"add_sub": _checked_add_sub, "linear": _checked_linear}  # families with the checked forms
+# Families with checked forms (TraceForms.caught_slips; caught_product_slips for multiplication).
+CHECKED = {"add_sub": _checked_add_sub, "linear": _checked_linear, "multiplication": _checked_multiplication}
 
 
 def reasoning(problem: Problem, effort: str, rng: random.Random,
@@ -313,8 +361,9 @@ def reasoning(problem: Problem, effort: str, rng: random.Random,
         raise ValueError(f"effort must be one of {EFFORTS}, got {effort!r}")
     if effort == "low":
         return "Answer directly."
-    if forms.caught_slips is not None and effort == "high" and problem.family in CHECKED:
-        return _content(CHECKED[problem.family](problem, rng, forms.caught_slips))
+    share = forms.caught_product_slips if problem.family == "multiplication" else forms.caught_slips
+    if share is not None and effort == "high" and problem.family in CHECKED:
+        return _content(CHECKED[problem.family](problem, rng, share))
     work = {"add_sub": _add_sub, "multiplication": _multiplication, "linear": _linear, "sorting": _sorting}
     if problem.family == "countdown":
         return _countdown(problem, effort, rng, forms.countdown_tries)

@@ -104,7 +104,8 @@ def check_recipe(recipe: dict) -> None:
                      fraction)
     _check_difficulty_weights(recipe["SFT"].get("difficulty_weights", {}), recipe["SFT"]["mixture"], FAMILIES)
     settings.build(TrainConfig, recipe["SFT"]["train"], "SFT.train")
-    shares = {**sft_variations(recipe["SFT"]), "caught_slips": recipe["SFT"].get("caught_slips", 0)}
+    shares = {**sft_variations(recipe["SFT"]),
+              **{name: recipe["SFT"].get(name, 0) for name in ("caught_slips", "caught_product_slips")}}
     for name, share in shares.items():
         settings.require(settings.is_number(share) and 0 <= share <= 1, f"SFT.{name}", "a number from 0 to 1", share)
     tries = recipe["SFT"].get("countdown_tries", 0)
@@ -181,7 +182,7 @@ def sft_variations(sft: dict) -> dict[str, float]:
 
 
 def trace_forms(sft: dict) -> TraceForms:
-    """The trace forms an SFT section asks for (SFT.caught_slips, SFT.countdown_tries)."""
+    """The trace forms an SFT section asks for (SFT.caught_slips and the other fields of TraceForms)."""
     return TraceForms(**{name: sft[name] for name in TRACE_FORMS if name in sft})
 
 
@@ -233,8 +234,7 @@ def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]
 
     count = recipe["SFT"].get("held_out_problems", 0)
     forms = trace_forms(recipe["SFT"])
-    forms = TraceForms(caught_slips=None if forms.caught_slips is None else 0.0,
-                       countdown_tries=None if forms.countdown_tries is None else 0)
+    forms = TraceForms(*(None if getattr(forms, name) is None else 0 for name in TRACE_FORMS))
     sets = {}
     for family in recipe["SFT"]["mixture"] if count else ():
         rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
