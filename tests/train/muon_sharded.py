@@ -40,7 +40,7 @@ def main() -> None:
     grads = {n: torch.randn(p.shape, generator=gen) for n, p in whole.named_parameters()}
     hidden = {n for n, p in whole.named_parameters() if any(p is q for q in muon_parameters(whole)[0])}
     expected = step(whole, grads)
-    got = step(_wrap(sharded, "fsdp", 2), grads)
+    got = step(_wrap(sharded, "fsdp", 2, torch.device("cpu")), grads)
     # What Muon would do to each rank's half of a matrix on its own (FSDP2 shards the first dimension).
     halves = {}
     for name in hidden:
