@@ -11,7 +11,8 @@ from openweight.evaluate.tasks import Cell, applied_variations, distinct_problem
 from openweight.tasks import FAMILIES, families
 from openweight.tasks.reward import score_reply, task_reward
 from openweight.tasks.tools import answer_tool_call, calculate
-from openweight.tasks.traces import SLIP_FOUND, TraceForms, conversation
+from openweight.tasks.checked import SLIP_FOUND
+from openweight.tasks.traces import TraceForms, conversation
 from openweight.tokenizer import Tokenizer
 
 

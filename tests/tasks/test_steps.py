@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openweight.tasks.step_check import check_steps
-from openweight.tasks.steps import add, compare, divide, multiply_digit, subtract
+from openweight.tasks.steps import (SlipRefused, add, compare, difference, digit_root, divide, divide_out, factors,
+                                    isolate, long_product, multiply_digit, signed_sum, subtract)
 
 numbers = st.integers(0, 10**9)
 
@@ -68,7 +69,7 @@ def test_a_slip_falsifies_its_own_line_only_and_the_lines_after_go_on_from_it(a,
         correct, _ = work(None)
         try:
             lines, result = work((line, off))
-        except ValueError as e:  # a subtraction left borrowing past its top digit: refused, not written
+        except SlipRefused as e:  # a subtraction left borrowing past its top digit: refused, not written
             assert name == "subtract" and "borrow past its first digit" in str(e)
             continue
         if line >= len(correct):  # no such line: no slip
@@ -79,3 +80,31 @@ def test_a_slip_falsifies_its_own_line_only_and_the_lines_after_go_on_from_it(a,
         assert check.first_wrong == len("\n".join(lines[:line])) + (line > 0)  # the slipped line is the first wrong
         assert check_steps("\n".join(lines[line + 1:])).first_wrong is None  # and the rest follow from it
         assert lines[:line] == correct[:line]
+
+
+signed_numbers = st.integers(-10**9, 10**9)
+
+
+@given(numbers, numbers, signed_numbers, signed_numbers)
+def test_longer_working_gets_its_results_with_every_step_true(a, b, p, q):
+    for lines, result, right in ((*difference(a, b), a - b), (*signed_sum(p, q), p + q),
+                                 (*long_product(*factors(a % 10**5, b % 10**4)), (a % 10**5) * (b % 10**4))):
+        assert result == right
+        assert check_steps("\n".join(lines)).first_wrong is None
+
+
+@given(st.integers(0, 10**12))
+def test_a_digit_root_is_the_number_modulo_nine(n):
+    text, root = digit_root(n)
+    assert root == (1 + (n - 1) % 9 if n else 0) and text.startswith(f"{n}: ")
+    assert check_steps(text.replace(", ", "\n")).first_wrong is None
+
+
+@given(st.integers(-20, 20).filter(lambda a: abs(a) >= 2), st.integers(-10**4, 10**4), signed_numbers)
+def test_an_equation_solved_by_its_lines(a, x, b):
+    c = a * x + b
+    lines, rhs = isolate(a, b, c, restate=True)
+    assert rhs == a * x and lines[0].endswith(f"= {c}")
+    lines, solved = divide_out(a, rhs)
+    assert solved == x and lines[-1] == f"x = {x}"
+    assert check_steps("\n".join(lines)).first_wrong is None

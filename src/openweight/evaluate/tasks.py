@@ -11,14 +11,14 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from ..chat import harmony
 from ..engine.continuous import generate_all
 from ..errors import TaskError
 from ..tasks import FAMILIES, families
+from ..tasks.checked import SLIP_FOUND
 from ..tasks.reward import score_reply
 from ..tasks.tools import answer_tool_call
-from ..tasks.traces import EFFORTS, SLIP_FOUND, prompt_messages
+from ..tasks.traces import EFFORTS, prompt_messages
 from ..weights.atomic import atomic_write_text
 
 

@@ -233,8 +233,7 @@ def held_out_sets(recipe: dict, tokenizer: Tokenizer) -> dict[str, list[Example]
     from ..tasks.traces import conversation
 
     count = recipe["SFT"].get("held_out_problems", 0)
-    forms = trace_forms(recipe["SFT"])
-    forms = TraceForms(*(None if getattr(forms, name) is None else 0 for name in TRACE_FORMS))
+    forms = trace_forms(recipe["SFT"]).drawing_nothing()
     sets = {}
     for family in recipe["SFT"]["mixture"] if count else ():
         rng = random.Random(f"{recipe['SEED']}-held-out-{family}")
