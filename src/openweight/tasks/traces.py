@@ -60,14 +60,17 @@ def _units_check(a: int, op: str, b: int, result: int) -> str:
 
 
 def _add_sub(p: Problem, effort: str) -> str:
+    """Digit by digit (a difference says first which operand is larger); high restates and checks."""
     a, op, b = p.data
     lines, result = add_sub_work(a, op, b)
     if effort == "medium":
         return "\n".join([*lines, f"{a} {op} {b} = {result}."])
-    return "\n".join([add_sub_opening(a, op, b), *lines, f"So {a} {op} {b} = {result}.", _units_check(a, op, b, result)])
+    return "\n".join([add_sub_opening(a, op, b), *lines, f"So {a} {op} {b} = {result}.",
+                      _units_check(a, op, b, result)])
 
 
 def _multiplication(p: Problem, effort: str) -> str:
+    """The longer factor times each digit of the shorter, then the rows added; high checks."""
     a, b = p.data
     high = effort == "high"
     lines = [product_opening(a, b)] if high else []
@@ -79,6 +82,7 @@ def _multiplication(p: Problem, effort: str) -> str:
 
 
 def _linear(p: Problem, effort: str) -> str:
+    """b taken to the other side, then a long division; high restates the equation and checks."""
     a, b, c = p.data
     lines, rhs = isolate(a, b, c, effort == "high")
     if abs(a) == 1:
