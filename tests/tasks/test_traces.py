@@ -1,6 +1,7 @@
 """Every trace reaches the right answer through steps that are themselves right, at every effort."""
 
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,8 @@ def test_a_checked_trace_catches_its_slip_and_learns_all_but_the_slip(name, form
                 ids, mask = harmony.render_ids(messages, TOKENIZER, for_training=True)
                 learnt = TOKENIZER.decode([t for t, m in zip(ids, mask) if m])
                 assert content[1]["text"] not in learnt and content[2]["text"] in learnt
+                if name == "linear":  # a slipped x 'comes to' its value: no learnt line says x = a wrong one
+                    assert set(re.findall(r"^x = -?\d+$", learnt, re.M)) <= {problem.answer}
     assert slipped > 20  # all but equations with x alone (nothing to divide) and the odd 1-digit sum
 
 

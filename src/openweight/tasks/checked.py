@@ -81,7 +81,8 @@ def _linear(p: Problem, rng: random.Random, share: float) -> Lines:
     if abs(a) == 1:  # nothing to divide
         x = rhs * a
         return [(line, True) for line in [*lines, f"x = {x}", f"Check: {term(a)} with x = {x} is {rhs}. Correct."]]
-    return _checked(lines, lambda slip: divide_out(a, rhs, slip), lambda x: _product_check(a, x, rhs), rng, share)
+    return _checked(lines, lambda slip: divide_out(a, rhs, slip, says="comes to"),
+                    lambda x: _product_check(a, x, rhs), rng, share)
 
 
 def _product_check(a: int, x: int, rhs: int) -> list[str]:

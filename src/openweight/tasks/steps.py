@@ -213,10 +213,11 @@ def isolate(a: int, b: int, c: int, restate: bool) -> tuple[list[str], int]:
     return [*lines, f"{term(a)} = {c} {signed(-b)}", *steps, f"{term(a)} = {rhs}"], rhs
 
 
-def divide_out(a: int, rhs: int, slip: Slip | None = None) -> tuple[list[str], int]:
-    """Lines solving a x = rhs by long division (|a| >= 2), and x."""
+def divide_out(a: int, rhs: int, slip: Slip | None = None, says: str = "=") -> tuple[list[str], int]:
+    """Lines solving a x = rhs by long division (|a| >= 2), and x.
+    `says` joins x to its value: 'comes to' where a slip would make '=' false."""
     steps, quotient, _ = divide(abs(rhs), abs(a), slip)
     negative = rhs != 0 and (rhs >= 0) != (a > 0)
     x = -quotient if negative else quotient
     sign = ", and the signs differ, so x is negative" if negative else ""
-    return [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x = {x}"], x
+    return [f"x = {rhs} / {a}: divide {abs(rhs)} by {abs(a)}{sign}", *steps, f"x {says} {x}"], x
