@@ -124,7 +124,7 @@ def evaluate(args) -> None:
     table = run_eval(lm, tasks, efforts, args.problems, Path(args.out),
                      title=f"{args.model}: held-out accuracy", difficulty=args.difficulty,
                      max_new_tokens=args.max_new_tokens, with_tool=args.tool,
-                     variations=tuple(v for v in VARIATIONS if getattr(args, v)))
+                     variations=tuple(v for v in VARIATIONS if getattr(args, v)), keep_replies=args.save_replies)
     print(table)
 
 
@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="sums and products with one operand shorter than the other (from difficulty 2)")
     e.add_argument("--everyday-forms", action="store_true",
                    help="sums and products asked as people type them ('12+7', 'What's 25 times 40?')")
+    e.add_argument("--save-replies", action="store_true",
+                   help="also write every reply, with its problem and score, to replies.jsonl")
     e.add_argument("--out", default="eval", help="folder for eval.json and eval.md")
     e.set_defaults(run=evaluate)
 

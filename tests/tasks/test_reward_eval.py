@@ -123,6 +123,15 @@ def test_eval_command_writes_json_and_markdown(make_hf_model, tokenizer, tmp_pat
     assert all(c["problems"] == 3 and 0 <= c["accuracy"] <= 1 for c in data["cells"])
     assert all(sum(v["problems"] for v in c["by_difficulty"].values()) == 3 for c in data["cells"])
     assert "| add_sub |" in (tmp_path / "eval" / "eval.md").read_text()
+    assert not (tmp_path / "eval" / "replies.jsonl").exists()  # only when asked for
+    assert main(["eval", "--model", str(tmp_path / "model"), "--tasks", "linear", "--effort", "medium",
+                 "--problems", "4", "--max-new-tokens", "16", "--save-replies", "--out", str(tmp_path / "kept")]) == 0
+    replies = [json.loads(line) for line in (tmp_path / "kept" / "replies.jsonl").read_text().splitlines()]
+    cell = json.loads((tmp_path / "kept" / "eval.json").read_text())["cells"][0]
+    assert len(replies) == 4 and len({r["prompt"] for r in replies}) == 4
+    assert all(r["family"] == "linear" and r["expected"].startswith("x = ") and r["reply"] for r in replies)
+    assert sum(r["correct"] for r in replies) == round(cell["accuracy"] * 4)
+    assert sum(r["reasoning_tokens"] for r in replies) / 4 == cell["reasoning_tokens"]
     _, table = report([], "empty")
     assert table.startswith("### empty")
 

@@ -46,6 +46,7 @@ class Cell:
     variations: tuple[str, ...] = ()  # of tasks.VARIATIONS, each applied to every problem
     slips_caught: int = 0  # replies whose check found a slip and worked again (traces.SLIP_FOUND)
     right_after_catch: int = 0  # of those, the ones that ended right
+    replies: list[dict] = field(default_factory=list)  # each reply with its problem, when kept (replies.jsonl)
 
     @property
     def accuracy(self) -> float:
@@ -77,16 +78,17 @@ def distinct_problems(family: str, count: int, seed: int, difficulty: int | None
 
 def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, difficulty: int | None = None,
                   batch_size: int = 32, max_new_tokens: int = 1024, with_tool: bool = False,
-                  variations: tuple[str, ...] = ()) -> Cell:
+                  variations: tuple[str, ...] = (), keep_replies: bool = False) -> Cell:
     """Greedy replies to `problems` distinct held-out problems (distinct_problems) of one family at one
     effort. With the tool offered, a reply's calls to `calculate` are answered and the model goes on,
     within the same budget of `max_new_tokens` for everything it writes. The cell names only the
-    variations that change its problems."""
+    variations that change its problems; with `keep_replies` it holds every reply, decoded."""
     variations = applied_variations(family, variations, difficulty)
     items = distinct_problems(family, problems, seed, difficulty, variations)
     prompts = [task_prompt(p, effort, lm.tokenizer, with_tool) for p in items]
     correct = formed = reasoning = caught = caught_right = 0
     by_level: dict[int, list[int]] = {}
+    kept = []
     for problem, reply in zip(items, replies_with_tools(lm, prompts, max_new_tokens, max_batch=batch_size)):
         score = score_reply(problem, reply, lm.tokenizer)
         correct += score.correct
@@ -98,8 +100,13 @@ def evaluate_cell(lm, family: str, effort: str, problems: int, seed: int = 0, di
         level = by_level.setdefault(problem.difficulty, [0, 0])
         level[0] += score.correct
         level[1] += 1
+        if keep_replies:
+            kept.append({"family": family, "effort": effort, "difficulty": problem.difficulty, "tool": with_tool,
+                         "prompt": problem.prompt, "expected": problem.answer, "answer": score.answer,
+                         "correct": score.correct, "well_formed": score.well_formed,
+                         "reasoning_tokens": score.reasoning_tokens, "reply": lm.tokenizer.decode(reply)})
     return Cell(family, effort, difficulty, len(items), correct, formed, reasoning / max(1, len(items)),
-                with_tool, dict(sorted(by_level.items())), tuple(variations), caught, caught_right)
+                with_tool, dict(sorted(by_level.items())), tuple(variations), caught, caught_right, kept)
 
 
 def applied_variations(family: str, variations: tuple[str, ...], difficulty: int | None) -> tuple[str, ...]:
@@ -181,18 +188,21 @@ def check_request(families: list[str], efforts: list[str], problems: int, diffic
 
 def run_eval(lm, families: list[str], efforts: list[str], problems: int, out: Path, title: str,
              difficulty: int | None = None, seed: int = 0, max_new_tokens: int = 1024,
-             with_tool: bool = False, variations: tuple[str, ...] = ()) -> str:
+             with_tool: bool = False, variations: tuple[str, ...] = (), keep_replies: bool = False) -> str:
     check_request(families, efforts, problems, difficulty, max_new_tokens)
     cells = [evaluate_cell(lm, f, e, problems, seed, difficulty, max_new_tokens=max_new_tokens,
-                           with_tool=with_tool, variations=variations)
+                           with_tool=with_tool, variations=variations, keep_replies=keep_replies)
              for f in families for e in efforts]
     return write_report(cells, title, out, asked=problems)
 
 
 def write_report(cells: list[Cell], title: str, out: Path, asked: int | None = None) -> str:
-    """out/eval.json and out/eval.md (report); returns the markdown table."""
+    """out/eval.json and out/eval.md (report), and out/replies.jsonl where the cells kept their replies
+    (a line a reply); returns the markdown table."""
     data, table = report(cells, title, asked)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "eval.json", json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / "eval.md", table)
+    if any(c.replies for c in cells):
+        atomic_write_text(out / "replies.jsonl", "".join(json.dumps(r) + "\n" for c in cells for r in c.replies))
     return table
